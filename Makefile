@@ -1,0 +1,48 @@
+# `make train` and `make test` work on a fresh clone: both install first (once).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+SWEEP ?= model=gan,dcgan loss=bce,minimax seed=1,2
+SHARED_MNIST := ../shared/data/MNIST/raw
+MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
+
+.PHONY: install train sweep test lint format data clean
+
+install: $(STAMP)
+
+# Re-runs only when pyproject.toml changes; a second `make install` does nothing.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Link MNIST from ../shared when it is there (offline machines); otherwise torchvision downloads it.
+data:
+	@if [ -d $(SHARED_MNIST) ]; then \
+		mkdir -p data/MNIST/raw; \
+		for f in $(MNIST_FILES); do ln -sf "$$(cd $(SHARED_MNIST) && pwd)/$$f" data/MNIST/raw/$$f; done; \
+	fi
+
+train: install data
+	$(BIN)/python -m gan.train model=dcgan $(ARGS)
+
+sweep: install data
+	$(BIN)/python -m gan.train -m $(SWEEP) $(ARGS)
+
+test: install data
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf outputs multirun .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""gan: a PyTorch Lightning + Hydra research template for generative adversarial networks."""

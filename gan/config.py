@@ -1,0 +1,63 @@
+"""Checks on a composed config and a checkpoint path, made before any training starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+
+class ConfigError(ValueError):
+    """A config value (or a file it names) that training cannot use."""
+
+
+def _require(condition: bool, key: str, value: object, accepted: str) -> None:
+    if not condition:
+        raise ConfigError(f"{key}={value!r} is invalid: {accepted}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raise `ConfigError` naming the first key whose value training cannot use."""
+    batch_size = cfg.data.batch_size
+    _require(
+        _is_int(batch_size) and batch_size >= 1, "data.batch_size", batch_size, "an integer >= 1"
+    )
+    model = cfg.model
+    for name in ("optimizer_g", "optimizer_d"):
+        lr = model[name].get("lr")
+        _require(isinstance(lr, int | float) and lr > 0, f"model.{name}.lr", lr, "a number > 0")
+    latent = model.get("latent_dim")
+    if latent is not None:
+        _require(_is_int(latent) and latent >= 1, "model.latent_dim", latent, "an integer >= 1")
+        g_latent = model.generator.get("latent_dim", latent)
+        _require(
+            g_latent == latent,
+            "model.generator.latent_dim",
+            g_latent,
+            f"must match model.latent_dim={latent} (the size of the noise fed to the generator)",
+        )
+    n_critic = cfg.loss.get("n_critic", 1)
+    _require(_is_int(n_critic) and n_critic >= 1, "loss.n_critic", n_critic, "an integer >= 1")
+
+
+def check_checkpoint(path: str | Path) -> None:
+    """Raise `ConfigError` unless `path` is a checkpoint written by this project's training."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path={str(path)!r}: no such file (give the path to a last.ckpt)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises many types for a damaged file
+        raise ConfigError(
+            f"ckpt_path={str(path)!r}: not a readable checkpoint ({type(error).__name__}: {error})"
+        ) from None
+    if not isinstance(checkpoint, dict) or not {"state_dict", "gan"} <= checkpoint.keys():
+        raise ConfigError(
+            f"ckpt_path={str(path)!r}: not a checkpoint of this project's GAN training "
+            "(expected the keys 'state_dict' and 'gan')"
+        )

@@ -1,0 +1,64 @@
+"""The original fully connected GAN (Goodfellow et al. 2014), in the form most tutorials write it:
+LeakyReLU hidden layers, a Tanh image out of G, dropout in D, one logit out of D."""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+
+
+def _layers(sizes: list[int], dropout: float = 0.0) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for n_in, n_out in itertools.pairwise(sizes):
+        layers += [nn.Linear(n_in, n_out), nn.LeakyReLU(0.2, inplace=True)]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+    return layers
+
+
+def _check_hidden(hidden: list[int]) -> list[int]:
+    hidden = list(hidden)
+    if not hidden or min(hidden) < 1:
+        raise ValueError(f"hidden={hidden}: must be a non-empty list of sizes >= 1")
+    return hidden
+
+
+class MLPGenerator(nn.Module):
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        hidden: list[int] = (256, 512, 1024),
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+    ) -> None:
+        super().__init__()
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim={latent_dim}: must be >= 1")
+        self.latent_dim = latent_dim
+        self.image_shape = tuple(image_shape)
+        sizes = [latent_dim, *_check_hidden(hidden)]
+        out = self.image_shape[0] * self.image_shape[1] * self.image_shape[2]
+        self.net = nn.Sequential(*_layers(sizes), nn.Linear(sizes[-1], out), nn.Tanh())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = z.flatten(1)  # (B, latent_dim, 1, 1) or (B, latent_dim) -> (B, latent_dim)
+        return self.net(z).view(len(z), *self.image_shape)  # (B, 1, 28, 28)
+
+
+class MLPDiscriminator(nn.Module):
+    def __init__(
+        self,
+        hidden: list[int] = (1024, 512, 256),
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        dropout: float = 0.3,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout={dropout}: must be in [0, 1)")
+        pixels = image_shape[0] * image_shape[1] * image_shape[2]
+        sizes = [pixels, *_check_hidden(hidden)]
+        self.net = nn.Sequential(*_layers(sizes, dropout), nn.Linear(sizes[-1], 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1)).flatten()  # (B,) logits

@@ -1,0 +1,109 @@
+"""Training entry point: `python -m gan.train model=dcgan loss=bce ...`.
+
+`train(cfg)` is a plain function of a composed config (tests call it in-process); `main` is the
+thin Hydra wrapper around it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from gan.config import ConfigError, check_checkpoint, validate_config
+from gan.data import MNISTNotFoundError
+
+log = logging.getLogger(__name__)
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def sweep_group() -> str | None:
+    """In a multirun, the sweep's name (`<date>_<time>` of its directory); otherwise None.
+    Every job of one sweep logs to the same wandb group."""
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return None
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    sweep_dir = Path(hydra_cfg.sweep.dir)
+    return f"{sweep_dir.parent.name}_{sweep_dir.name}"
+
+
+OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
+OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)
+
+
+def _instantiate_all(group: DictConfig | None) -> list:
+    """Instantiate every non-null entry of a dict-of-configs group (callbacks, logger)."""
+    return [instantiate(node) for node in (group or {}).values() if node is not None]
+
+
+def _finish_wandb(loggers: list) -> None:
+    """Close the wandb run, so the next job of a multirun starts a new one."""
+    if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
+        import wandb
+
+        wandb.finish()
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Train the configured GAN; return its final logged metrics and step counters.
+
+    Writes `metrics.json`, `checkpoints/last.ckpt` and `samples/*.png` in `cfg.paths.output_dir`.
+    """
+    validate_config(cfg)
+    if cfg.get("ckpt_path"):
+        check_checkpoint(cfg.ckpt_path)
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    callbacks = _instantiate_all(cfg.get("callbacks"))
+    loggers = _instantiate_all(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    finally:
+        _finish_wandb(loggers)
+
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    metrics |= {
+        "images_seen": model.images_seen,
+        "d_steps": model.d_steps,
+        "g_steps": model.g_steps,
+        "epochs": trainer.current_epoch,
+    }
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        metrics = train(cfg)
+    except (ConfigError, InstantiationException, MNISTNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except FloatingPointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    return metrics.get(cfg.get("optimized_metric") or "", None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The alternating step, checked on tensors: which parameters each half of a step touches."""
+
+from __future__ import annotations
+
+import functools
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from gan.losses import NonSaturatingLoss
+from gan.module import GAN
+from gan.nets import DCGANDiscriminator, DCGANGenerator
+
+
+def snapshot(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def changed(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
+    return any(not torch.equal(b, p) for b, p in zip(before, module.parameters(), strict=True))
+
+
+class RecordingAdam(torch.optim.Adam):
+    """Adam that records, at each step, what changed in G and D and which parameters had grads."""
+
+    def __init__(self, params, name: str, nets: dict, record: list, **kwargs) -> None:
+        super().__init__(params, **kwargs)
+        self.name, self.nets, self.record = name, nets, record
+
+    def step(self, closure=None):
+        before = {key: snapshot(net) for key, net in self.nets.items()}
+        grad_sums = {
+            key: sum(p.grad.abs().sum().item() for p in net.parameters() if p.grad is not None)
+            for key, net in self.nets.items()
+        }
+        result = super().step(closure)
+        changes = {key: changed(before[key], net) for key, net in self.nets.items()}
+        self.record.append((self.name, changes, grad_sums))
+        return result
+
+
+def tiny_gan(record: list, **kwargs) -> GAN:
+    generator, discriminator = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
+    nets = {"G": generator, "D": discriminator}
+    return GAN(
+        generator,
+        discriminator,
+        loss=kwargs.pop("loss", NonSaturatingLoss()),
+        optimizer_g=functools.partial(RecordingAdam, name="G", nets=nets, record=record),
+        optimizer_d=functools.partial(RecordingAdam, name="D", nets=nets, record=record),
+        latent_dim=8,
+        **kwargs,
+    )
+
+
+def fit(model: GAN, batches: int) -> None:
+    images = torch.rand(batches * 4, 1, 28, 28) * 2 - 1
+    loader = DataLoader(TensorDataset(images, torch.zeros(len(images))), batch_size=4)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, loader)
+
+
+@pytest.mark.parametrize("fresh_noise_for_g", [False, True])
+def test_d_step_updates_only_d_and_g_step_updates_only_g(fresh_noise_for_g):
+    record = []
+    model = tiny_gan(record, fresh_noise_for_g=fresh_noise_for_g)
+    fit(model, batches=1)
+    assert [name for name, _, _ in record] == ["D", "G"]
+    (_, d_changes, d_grads), (_, g_changes, g_grads) = record
+    assert d_changes == {"G": False, "D": True}
+    assert d_grads["G"] == 0 < d_grads["D"]  # the generated batch was detached for the D step
+    assert g_changes == {"G": True, "D": False}
+    assert g_grads["G"] > 0
+    assert g_grads["D"] == d_grads["D"]  # D was frozen: the G step's backward added nothing to it
+
+
+def test_n_critic_takes_that_many_d_steps_per_g_step():
+    record = []
+    model = tiny_gan(record, loss=NonSaturatingLoss(n_critic=3))
+    fit(model, batches=6)
+    assert [name for name, _, _ in record] == ["D", "D", "D", "G", "D", "D", "D", "G"]
+    assert (model.d_steps, model.g_steps, model.images_seen) == (6, 2, 24)
+
+
+def test_non_finite_loss_stops_with_the_step_and_the_loss_named():
+    model = tiny_gan([])
+    model.discriminator.forward = lambda x: torch.full((len(x),), float("nan"))
+    with pytest.raises(FloatingPointError, match=r"loss_d is nan at D step 0 .*batch 0"):
+        fit(model, batches=2)
+
+
+def test_latent_dim_must_match_the_generator():
+    with pytest.raises(ValueError, match="latent_dim=16 does not match the generator's 8"):
+        GAN(
+            DCGANGenerator(latent_dim=8, width=4),
+            DCGANDiscriminator(width=4),
+            NonSaturatingLoss(),
+            torch.optim.Adam,
+            torch.optim.Adam,
+            latent_dim=16,
+        )
+
+
+def test_generate_uses_eval_mode_and_restores_training_mode():
+    model = tiny_gan([])
+    z = torch.randn(2, 8)
+    assert torch.equal(model.generate(z), model.generate(z))  # BatchNorm running stats, no update
+    assert model.generator.training
