@@ -1,25 +1,39 @@
-"""Adversarial objectives.
+"""Adversarial objectives and gradient penalties.
 
 A loss describes the game, not the networks: how the discriminator scores real against generated
-images (`d_loss`), what the generator minimises (`g_loss`), and how many discriminator steps the
-literature takes per generator step (`n_critic`). Discriminators return raw scores (logits); every
-loss here takes those scores, so a new loss slots in without touching the training module.
+images (`d_loss`), what the generator minimises (`g_loss`), how many discriminator steps the
+literature takes per generator step (`n_critic`), any penalty added to the discriminator's loss
+(`d_penalty`: WGAN-GP's gradient penalty, R1 with any loss) and any constraint applied after its
+step (`after_d_step`: WGAN's weight clipping). Discriminators return raw scores; every loss takes
+those, so a new loss slots in without touching the training module.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+Critic = Callable[[torch.Tensor], torch.Tensor]  # images (B, C, H, W) -> scores (B,) or (B, 1)
+
 
 class AdversarialLoss:
-    """Base class: subclasses implement `d_loss` and `g_loss` on discriminator scores (B,)."""
+    """Base class: subclasses implement `d_loss` and `g_loss` on discriminator scores (B,).
 
-    def __init__(self, n_critic: int = 1) -> None:
+    Args:
+        n_critic: discriminator steps per generator step.
+        r1_gamma: weight of the R1 penalty on real images (0 = off); works with every loss.
+    """
+
+    def __init__(self, n_critic: int = 1, r1_gamma: float = 0.0) -> None:
         if n_critic < 1:
             raise ValueError(f"n_critic={n_critic}: must be >= 1")
+        if r1_gamma < 0:
+            raise ValueError(f"r1_gamma={r1_gamma}: must be >= 0")
         self.n_critic = n_critic
+        self.r1_gamma = r1_gamma
 
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -27,8 +41,23 @@ class AdversarialLoss:
     def g_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    @property
+    def penalises_input_gradients(self) -> bool:
+        """True when `d_penalty` differentiates D with respect to single images, which BatchNorm
+        in D makes meaningless (each score would depend on the whole batch)."""
+        return self.r1_gamma > 0
+
+    def d_penalty(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """Added to the discriminator's loss; zero unless a penalty is switched on."""
+        if self.r1_gamma > 0:
+            return r1_penalty(critic, real, self.r1_gamma)
+        return real.new_zeros(())
+
+    def after_d_step(self, discriminator: nn.Module) -> None:
+        """A constraint applied to D after each of its optimiser steps (none by default)."""
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(n_critic={self.n_critic})"
+        return f"{type(self).__name__}(n_critic={self.n_critic}, r1_gamma={self.r1_gamma})"
 
 
 class _BinaryCrossEntropy:
@@ -53,8 +82,8 @@ class NonSaturatingLoss(AdversarialLoss):
     which keeps G's gradients large when D confidently rejects its samples.
     """
 
-    def __init__(self, n_critic: int = 1, from_logits: bool = True) -> None:
-        super().__init__(n_critic)
+    def __init__(self, n_critic: int = 1, r1_gamma: float = 0.0, from_logits: bool = True) -> None:
+        super().__init__(n_critic, r1_gamma)
         self.bce = _BinaryCrossEntropy(from_logits)
 
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
@@ -70,3 +99,101 @@ class MinimaxLoss(NonSaturatingLoss):
 
     def g_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
         return -self.bce(fake_scores, 0.0)
+
+
+class LeastSquaresLoss(AdversarialLoss):
+    """LSGAN (Mao et al. 2017), targets 1 for real and 0 for generated (`loss=lsgan`):
+    D minimises 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]; G minimises 1/2 E[(D(G(z)) - 1)^2]."""
+
+    def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((real_scores - 1) ** 2).mean() + 0.5 * (fake_scores**2).mean()
+
+    def g_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((fake_scores - 1) ** 2).mean()
+
+
+class HingeLoss(AdversarialLoss):
+    """Hinge loss (Lim & Ye 2017; SNGAN, BigGAN) (`loss=hinge`):
+    D minimises E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]; G minimises -E[D(G(z))]."""
+
+    def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+        return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+
+    def g_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+        return -fake_scores.mean()
+
+
+class WassersteinLoss(AdversarialLoss):
+    """WGAN (Arjovsky et al. 2017) with weight clipping (`loss=wgan`): the critic minimises
+    E[D(G(z))] - E[D(x)], its weights clipped to [-clip_value, clip_value] after every step;
+    G minimises -E[D(G(z))]. Five critic steps per generator step, as in the paper."""
+
+    def __init__(self, n_critic: int = 5, r1_gamma: float = 0.0, clip_value: float = 0.01) -> None:
+        super().__init__(n_critic, r1_gamma)
+        if clip_value <= 0:
+            raise ValueError(f"clip_value={clip_value}: must be > 0")
+        self.clip_value = clip_value
+
+    def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+        return fake_scores.mean() - real_scores.mean()
+
+    def g_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+        return -fake_scores.mean()
+
+    @torch.no_grad()
+    def after_d_step(self, discriminator: nn.Module) -> None:
+        for parameter in discriminator.parameters():
+            parameter.clamp_(-self.clip_value, self.clip_value)
+
+
+class WassersteinGPLoss(AdversarialLoss):
+    """WGAN-GP (Gulrajani et al. 2017) (`loss=wgan_gp`): the Wasserstein critic loss plus
+    `gp_weight * E[(||grad D(x_hat)|| - 1)^2]` at random interpolates x_hat; no clipping."""
+
+    def __init__(self, n_critic: int = 5, r1_gamma: float = 0.0, gp_weight: float = 10.0) -> None:
+        super().__init__(n_critic, r1_gamma)
+        if gp_weight < 0:
+            raise ValueError(f"gp_weight={gp_weight}: must be >= 0")
+        self.gp_weight = gp_weight
+
+    @property
+    def penalises_input_gradients(self) -> bool:
+        return self.gp_weight > 0 or super().penalises_input_gradients
+
+    def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+        return fake_scores.mean() - real_scores.mean()
+
+    def g_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+        return -fake_scores.mean()
+
+    def d_penalty(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        penalty = super().d_penalty(critic, real, fake)
+        if self.gp_weight > 0:
+            penalty = penalty + gradient_penalty(critic, real, fake, self.gp_weight)
+        return penalty
+
+
+def _input_gradients(critic: Critic, images: torch.Tensor) -> torch.Tensor:
+    """d critic(images).sum() / d images, kept in the graph (create_graph) so a penalty on it
+    trains the critic. (B, C, H, W) -> (B, C*H*W)."""
+    images = images.detach().requires_grad_(True)
+    (grads,) = torch.autograd.grad(critic(images).sum(), images, create_graph=True)
+    return grads.flatten(1)
+
+
+def gradient_penalty(
+    critic: Critic, real: torch.Tensor, fake: torch.Tensor, weight: float = 10.0
+) -> torch.Tensor:
+    """WGAN-GP: `weight * mean((||grad_x critic(x_hat)||_2 - 1)^2)` at random interpolates
+    x_hat = a real + (1 - a) fake, a ~ U(0, 1) per sample. `critic` maps (B, C, H, W) to (B,) or
+    (B, 1) scores."""
+    shape = (real.shape[0],) + (1,) * (real.ndim - 1)  # (B, 1, 1, 1)
+    alpha = torch.rand(shape, device=real.device, dtype=real.dtype)
+    interpolates = alpha * real.detach() + (1 - alpha) * fake.detach()  # (B, C, H, W)
+    norms = _input_gradients(critic, interpolates).norm(2, dim=1)  # (B,)
+    return weight * ((norms - 1) ** 2).mean()
+
+
+def r1_penalty(critic: Critic, real: torch.Tensor, gamma: float = 10.0) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): `gamma / 2 * mean(||grad_x critic(real)||_2^2)`."""
+    return gamma / 2 * _input_gradients(critic, real).pow(2).sum(dim=1).mean()

@@ -1,9 +1,19 @@
+import functools
 import math
 
 import pytest
 import torch
 
-from gan.losses import MinimaxLoss, NonSaturatingLoss
+from gan.losses import (
+    HingeLoss,
+    LeastSquaresLoss,
+    MinimaxLoss,
+    NonSaturatingLoss,
+    WassersteinGPLoss,
+    WassersteinLoss,
+    gradient_penalty,
+    r1_penalty,
+)
 
 
 def test_bce_discriminator_loss_is_2_ln_2_at_zero_logits():
@@ -53,3 +63,98 @@ def test_sigmoid_bce_path_matches_logits_path():
 def test_n_critic_must_be_positive():
     with pytest.raises(ValueError, match="n_critic=0"):
         NonSaturatingLoss(n_critic=0)
+
+
+def test_hinge_closed_form_at_chosen_logits():
+    real, fake = torch.tensor([2.0, 0.5, -1.0]), torch.tensor([-2.0, 0.0, 1.0])
+    loss = HingeLoss()
+    # relu(1 - real) = [0, 0.5, 2]; relu(1 + fake) = [0, 1, 2]
+    assert loss.d_loss(real, fake).item() == pytest.approx(2.5 / 3 + 3 / 3)
+    assert loss.g_loss(fake).item() == pytest.approx(1 / 3)
+
+
+def test_least_squares_closed_form_at_chosen_logits():
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([0.0, 2.0])
+    loss = LeastSquaresLoss()
+    # real: (0^2 + 2^2) / 2 = 2; fake: (0 + 4) / 2 = 2; D = 0.5 * 2 + 0.5 * 2
+    assert loss.d_loss(real, fake).item() == pytest.approx(2.0)
+    # G: 0.5 * ((0 - 1)^2 + (2 - 1)^2) / 2
+    assert loss.g_loss(fake).item() == pytest.approx(0.5)
+
+
+def test_wasserstein_losses_and_clipping():
+    real, fake = torch.tensor([3.0, 1.0]), torch.tensor([-1.0, 0.0])
+    for loss in (WassersteinLoss(), WassersteinGPLoss()):
+        assert loss.d_loss(real, fake).item() == pytest.approx(-0.5 - 2.0)
+        assert loss.g_loss(fake).item() == pytest.approx(0.5)
+        assert loss.n_critic == 5
+    critic = torch.nn.Linear(4, 1)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([[0.5, -0.5, 0.001, -0.002]]))
+    WassersteinLoss(clip_value=0.01).after_d_step(critic)
+    assert critic.weight[0].tolist() == pytest.approx([0.01, -0.01, 0.001, -0.002])
+
+
+class LinearCritic(torch.nn.Module):
+    """f(x) = <w, x> + b, whose input gradient is w everywhere."""
+
+    def __init__(self, shape: tuple[int, ...], scores_2d: bool = False) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(shape, dtype=torch.float64))
+        self.b = torch.nn.Parameter(torch.tensor(0.3, dtype=torch.float64))
+        self.scores_2d = scores_2d
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = (x * self.w).flatten(1).sum(1) + self.b  # (B,)
+        return scores[:, None] if self.scores_2d else scores
+
+
+@pytest.mark.parametrize("scores_2d", [False, True])
+def test_gradient_penalty_of_a_linear_critic_is_closed_form(scores_2d):
+    critic = LinearCritic((1, 4, 4), scores_2d)
+    real, fake = torch.randn(6, 1, 4, 4, dtype=torch.float64), torch.randn(6, 1, 4, 4).double()
+    norm = critic.w.detach().norm()
+    penalty = gradient_penalty(critic, real, fake, weight=7.0)
+    assert penalty.item() == pytest.approx(7.0 * (norm.item() - 1) ** 2, rel=1e-12)
+    # Differentiable in the critic's parameters: d/dw = 2 * 7 * (|w| - 1) * w / |w|.
+    (grad_w,) = torch.autograd.grad(penalty, critic.w)
+    expected = 2 * 7.0 * (norm - 1) * critic.w.detach() / norm
+    assert torch.allclose(grad_w, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("scores_2d", [False, True])
+def test_r1_penalty_of_a_linear_critic_is_closed_form(scores_2d):
+    critic = LinearCritic((1, 4, 4), scores_2d)
+    real = torch.randn(5, 1, 4, 4, dtype=torch.float64)
+    squared_norm = critic.w.detach().pow(2).sum().item()
+    penalty = r1_penalty(critic, real, gamma=3.0)
+    assert penalty.item() == pytest.approx(3.0 / 2 * squared_norm, rel=1e-12)
+    (grad_w,) = torch.autograd.grad(penalty, critic.w)
+    assert torch.allclose(grad_w, 3.0 * critic.w.detach(), rtol=1e-10)
+
+
+def test_penalties_take_a_conditional_critic_through_partial():
+    weights = torch.randn(3, 16, dtype=torch.float64)
+
+    def conditional(x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return (x.flatten(1) * weights[labels]).sum(1)
+
+    labels = torch.tensor([0, 1, 2, 2])
+    real = torch.randn(4, 1, 4, 4, dtype=torch.float64)
+    penalty = r1_penalty(functools.partial(conditional, labels=labels), real, gamma=2.0)
+    expected = weights[labels].pow(2).sum(1).mean()
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-12)
+
+
+def test_r1_is_added_to_any_loss_and_flags_input_gradients():
+    critic = LinearCritic((1, 4, 4))
+    real = torch.randn(5, 1, 4, 4, dtype=torch.float64)
+    for loss_type in (NonSaturatingLoss, HingeLoss, LeastSquaresLoss, WassersteinLoss):
+        assert not loss_type().penalises_input_gradients
+        assert loss_type().d_penalty(critic, real, real).item() == 0
+        with_r1 = loss_type(r1_gamma=2.0)
+        assert with_r1.penalises_input_gradients
+        expected = r1_penalty(critic, real, 2.0).item()
+        assert with_r1.d_penalty(critic, real, real).item() == pytest.approx(expected)
+    assert WassersteinGPLoss().penalises_input_gradients
+    assert not WassersteinGPLoss(gp_weight=0).penalises_input_gradients
