@@ -24,7 +24,7 @@ class SampleGrid(L.Callback):
     """At the end of every epoch: G(fixed noise) as a grid in `<dirpath>/epoch_NNN.png`, also logged
     as `samples` to the active loggers; at the end of training, `<dirpath>/final.png`.
 
-    The module must provide `generate(z)` and a `fixed_noise` buffer (B, latent_dim).
+    The module must provide `generate_fixed()` (see `gan.base.GenerativeModule`).
     """
 
     def __init__(self, dirpath: str | Path, nrow: int = 8) -> None:
@@ -32,7 +32,7 @@ class SampleGrid(L.Callback):
         self.nrow = nrow
 
     def grid(self, pl_module: L.LightningModule) -> torch.Tensor:
-        images = pl_module.generate(pl_module.fixed_noise)  # (64, 1, 28, 28) in [-1, 1]
+        images = pl_module.generate_fixed()  # (64, 1, 28, 28) in [-1, 1]
         return make_grid(images.float(), nrow=self.nrow, normalize=True, value_range=(-1, 1))
 
     def save(self, trainer: L.Trainer, pl_module: L.LightningModule, name: str) -> Path | None:
@@ -52,6 +52,17 @@ class SampleGrid(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.save(trainer, pl_module, "final.png")
+
+
+class ConfigInCheckpoint(L.Callback):
+    """Stores the run's resolved config in every checkpoint (key "config"), so tools such as
+    `gan.sample` and `gan.eval` can rebuild the model from the checkpoint alone."""
+
+    def __init__(self, config: dict) -> None:
+        self.config = config
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint["config"] = self.config
 
 
 class ImagesPerSecond(L.Callback):

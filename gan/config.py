@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 
 class ConfigError(ValueError):
@@ -28,21 +28,52 @@ def validate_config(cfg: DictConfig) -> None:
         _is_int(batch_size) and batch_size >= 1, "data.batch_size", batch_size, "an integer >= 1"
     )
     model = cfg.model
-    for name in ("optimizer_g", "optimizer_d"):
+    for name in (key for key in model if str(key).startswith("optimizer")):
         lr = model[name].get("lr")
         _require(isinstance(lr, int | float) and lr > 0, f"model.{name}.lr", lr, "a number > 0")
     latent = model.get("latent_dim")
     if latent is not None:
         _require(_is_int(latent) and latent >= 1, "model.latent_dim", latent, "an integer >= 1")
-        g_latent = model.generator.get("latent_dim", latent)
-        _require(
-            g_latent == latent,
-            "model.generator.latent_dim",
-            g_latent,
-            f"must match model.latent_dim={latent} (the size of the noise fed to the generator)",
-        )
-    n_critic = cfg.loss.get("n_critic", 1)
+        for net in ("generator", "encoder", "decoder"):
+            net_latent = model.get(net, {}).get("latent_dim", latent)
+            _require(
+                net_latent == latent,
+                f"model.{net}.latent_dim",
+                net_latent,
+                f"must match model.latent_dim={latent} (the size of the noise z)",
+            )
+    if "loss" in model:  # the adversarial models; the VAE has no loss group
+        _validate_loss(cfg)
+    decay = OmegaConf.select(cfg, "ema.decay")
+    if decay is not None:
+        _require(0 <= decay < 1, "ema.decay", decay, "a number in [0, 1), or ema=null for none")
+
+
+def _validate_loss(cfg: DictConfig) -> None:
+    loss = cfg.loss
+    n_critic = loss.get("n_critic", 1)
     _require(_is_int(n_critic) and n_critic >= 1, "loss.n_critic", n_critic, "an integer >= 1")
+    r1_gamma = loss.get("r1_gamma", 0.0)
+    _require(r1_gamma >= 0, "loss.r1_gamma", r1_gamma, "a number >= 0 (0 turns R1 off)")
+    penalised = r1_gamma > 0 or loss.get("gp_weight", 0) > 0
+    norm = cfg.model.discriminator.get("norm")
+    _require(
+        not (penalised and norm == "batch"),
+        "model.discriminator.norm",
+        norm,
+        f"loss={_choice('loss')} with a gradient penalty (gp_weight or r1_gamma > 0) needs a "
+        "per-image discriminator: choose layer, spectral or none",
+    )
+
+
+def _choice(group: str) -> str:
+    """The option chosen for a config group, when Hydra is running; else the group's name."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return str(HydraConfig.get().runtime.choices.get(group, group))
+    except ValueError:
+        return group
 
 
 def check_checkpoint(path: str | Path) -> None:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 
-import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torch.optim import Optimizer
 
+from gan.base import GenerativeModule
+from gan.ema import EMA
 from gan.losses import AdversarialLoss
+from gan.nets.norm import has_batch_norm
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 
 
-class GAN(L.LightningModule):
+class GAN(GenerativeModule):
     """Trains `generator` against `discriminator` with manual optimisation.
 
     Every batch is one discriminator step; every `loss.n_critic`-th batch is also followed by one
@@ -23,15 +25,22 @@ class GAN(L.LightningModule):
     with `n_critic=1`: budget runs in epochs or images, and read `g_steps`, `d_steps` and
     `images_seen`.
 
+    A generator with a `num_classes` attribute makes the GAN class-conditional: G is called as
+    G(z, labels) and D as D(x, labels), and generated batches take the labels of the real batch.
+
     Args:
-        generator: maps noise (B, latent_dim) to images (B, C, H, W) in [-1, 1].
-        discriminator: maps images to one raw score (logit) per image, (B,).
+        generator: maps noise (B, latent_dim) [and labels (B,)] to images (B, C, H, W) in [-1, 1].
+        discriminator: maps images [and labels] to one raw score per image, (B,).
         loss: the adversarial game (see `gan.losses`).
         optimizer_g, optimizer_d: callables from parameters to an optimiser (Hydra `_partial_`).
         latent_dim: size of z; must match the generator's.
         fresh_noise_for_g: draw new z for the generator step, as the classic tutorial does, instead
             of reusing the batch generated for the discriminator step (one G forward fewer).
-        num_fixed_samples: size of the fixed noise batch behind the sample grids.
+        num_fixed_samples: size of the fixed noise batch behind the sample grids; a conditional
+            model spreads it evenly over the classes in order (80 gives 10 rows of 8).
+        ema_decay: keep an exponential moving average of G (see `gan.ema`), used for every
+            sample and metric; None trains without one.
+        ema_warmup: ramp the EMA decay up over the first steps.
     """
 
     def __init__(
@@ -44,12 +53,20 @@ class GAN(L.LightningModule):
         latent_dim: int = 100,
         fresh_noise_for_g: bool = False,
         num_fixed_samples: int = 64,
+        ema_decay: float | None = 0.999,
+        ema_warmup: bool = True,
     ) -> None:
         super().__init__()
+        self.latent_dim = latent_dim
         generator_latent = getattr(generator, "latent_dim", latent_dim)
         if generator_latent != latent_dim:
             raise ValueError(
                 f"latent_dim={latent_dim} does not match the generator's {generator_latent}"
+            )
+        if loss.penalises_input_gradients and has_batch_norm(discriminator):
+            raise ValueError(
+                f"{loss!r} penalises D's gradient per image, but D uses BatchNorm, which mixes "
+                "the images of a batch: set model.discriminator.norm to layer, spectral or none"
             )
         self.automatic_optimization = False
         self.generator = generator
@@ -57,43 +74,35 @@ class GAN(L.LightningModule):
         self.loss = loss
         self.optimizer_g = optimizer_g
         self.optimizer_d = optimizer_d
-        self.latent_dim = latent_dim
         self.fresh_noise_for_g = fresh_noise_for_g
-        # Drawn from the global RNG, so fixed by the run's seed; saved in every checkpoint.
-        self.register_buffer("fixed_noise", torch.randn(num_fixed_samples, latent_dim))
-        self.noise_seed = int(torch.randint(0, 2**62, ()).item())
-        self._noise_rng: torch.Generator | None = None
-        self._noise_rng_state: torch.Tensor | None = None  # from a checkpoint, applied lazily
-        self.images_seen = 0
-        self.d_steps = 0
-        self.g_steps = 0
+        self.generator_ema = EMA(generator, ema_decay, ema_warmup) if ema_decay else None
+        self.init_sampling(num_fixed_samples, getattr(generator, "num_classes", None))
 
-    # ---- noise --------------------------------------------------------------------------------
+    def _g(self, generator: nn.Module, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return generator(z, labels) if self.num_classes else generator(z)
 
-    def _noise_generator(self) -> torch.Generator:
-        """The RNG behind the training noise: its own, so resume can restore it exactly."""
-        if self._noise_rng is None or self._noise_rng.device != self.device:
-            self._noise_rng = torch.Generator(device=self.device).manual_seed(self.noise_seed)
-            if self._noise_rng_state is not None:
-                try:
-                    self._noise_rng.set_state(self._noise_rng_state)
-                except RuntimeError:  # saved on another kind of device: the seed is all we keep
-                    rank_zero_warn(f"noise RNG state does not fit {self.device}; reseeded")
-                self._noise_rng_state = None
-        return self._noise_rng
+    def _d(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.num_classes:
+            return self.discriminator(images, labels)
+        return self.discriminator(images)
 
-    def sample_noise(self, batch_size: int) -> torch.Tensor:
-        return torch.randn(
-            batch_size, self.latent_dim, device=self.device, generator=self._noise_generator()
-        )  # (B, latent_dim)
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The network behind samples and metrics: the EMA generator when there is one."""
+        return self.generator_ema.averaged if self.generator_ema else self.generator
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """Images (B, C, H, W) in [-1, 1] from noise (B, latent_dim), with G in eval mode."""
-        was_training = self.generator.training
-        self.generator.eval()
-        images = self.generator(z.to(self.device))
-        self.generator.train(was_training)
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (B, C, H, W) in [-1, 1] from noise (B, latent_dim) [and labels (B,)], by the
+        sampling generator in eval mode. Unconditional models ignore `labels`."""
+        generator = self.sampling_generator
+        was_training = generator.training
+        generator.eval()
+        if labels is None and self.num_classes:
+            raise ValueError("a conditional generator needs labels")
+        labels = labels.to(self.device) if labels is not None else None
+        images = self._g(generator, z.to(self.device), labels)
+        generator.train(was_training)
         return images
 
     # ---- training -----------------------------------------------------------------------------
@@ -105,7 +114,7 @@ class GAN(L.LightningModule):
         ]
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        real, _ = batch  # (B, 1, 28, 28) in [-1, 1]
+        real, labels = batch  # (B, 1, 28, 28) in [-1, 1], (B,)
         batch_size = real.shape[0]
         opt_g, opt_d = self.optimizers()
         g_step_due = (self.d_steps + 1) % self.loss.n_critic == 0
@@ -113,74 +122,46 @@ class GAN(L.LightningModule):
 
         # Generated outside the toggles: toggling D's optimiser would switch off G's gradients.
         with torch.set_grad_enabled(keep_graph):
-            fake = self.generator(self.sample_noise(batch_size))  # (B, 1, 28, 28)
+            fake = self._g(self.generator, self.sample_noise(batch_size), labels)  # (B, 1, 28, 28)
 
-        # D step: real -> 1, generated -> 0; `detach` keeps this step from reaching G.
+        # D step: real scored up, generated scored down; `detach` keeps this step from reaching G.
         with self.toggled_optimizer(opt_d):
-            real_scores = self.discriminator(real)  # (B,)
-            fake_scores = self.discriminator(fake.detach())  # (B,)
+            real_scores = self._d(real, labels)  # (B,)
+            fake_scores = self._d(fake.detach(), labels)  # (B,)
             loss_d = self.loss.d_loss(real_scores, fake_scores)
-            self._check_finite("loss_d", loss_d, batch_idx)
+            critic = functools.partial(self._d, labels=labels)
+            penalty = self.loss.d_penalty(critic, real, fake.detach())
+            self._check_finite("loss_d", loss_d + penalty, batch_idx)
             opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(loss_d)
+            self.manual_backward(loss_d + penalty)
             opt_d.step()
+            self.loss.after_d_step(self.discriminator)
         self.d_steps += 1
         self.images_seen += batch_size
         self.log_dict(
             {
                 "train/d_real": torch.sigmoid(real_scores.detach()).mean(),
                 "train/d_fake": torch.sigmoid(fake_scores.detach()).mean(),
+                "train/d_penalty": penalty.detach(),
                 "train/images_seen": float(self.images_seen),
             }
         )
         self.log("train/loss_d", loss_d.detach(), prog_bar=True)
 
         if g_step_due:
-            self._generator_step(opt_g, fake, batch_size, batch_idx)
+            self._generator_step(opt_g, fake, labels, batch_idx)
 
-    def _generator_step(self, opt_g, fake: torch.Tensor, batch_size: int, batch_idx: int) -> None:
+    def _generator_step(self, opt_g, fake: torch.Tensor, labels: torch.Tensor, batch_idx) -> None:
         # G step: D's parameters frozen by the toggle; G wants its images scored as real.
         with self.toggled_optimizer(opt_g):
             if self.fresh_noise_for_g:
-                fake = self.generator(self.sample_noise(batch_size))
-            loss_g = self.loss.g_loss(self.discriminator(fake))
+                fake = self._g(self.generator, self.sample_noise(len(labels)), labels)
+            loss_g = self.loss.g_loss(self._d(fake, labels))
             self._check_finite("loss_g", loss_g, batch_idx)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
         self.g_steps += 1
+        if self.generator_ema:
+            self.generator_ema.update(self.generator)
         self.log("train/loss_g", loss_g.detach(), prog_bar=True)
-
-    def _check_finite(self, name: str, loss: torch.Tensor, batch_idx: int) -> None:
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"{name} is {loss.item()} at D step {self.d_steps} / G step {self.g_steps} "
-                f"(epoch {self.current_epoch}, batch {batch_idx}); training stopped. "
-                "Lower the learning rates, change the loss, or resume from the last checkpoint."
-            )
-
-    # ---- checkpoints --------------------------------------------------------------------------
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
-        checkpoint["gan"] = {
-            "images_seen": self.images_seen,
-            "d_steps": self.d_steps,
-            "g_steps": self.g_steps,
-            "noise_seed": self.noise_seed,
-            "noise_rng_state": self._noise_generator().get_state(),
-            "torch_rng_state": torch.get_rng_state(),
-            "cuda_rng_states": cuda_states,
-        }
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint["gan"]
-        self.images_seen = state["images_seen"]
-        self.d_steps = state["d_steps"]
-        self.g_steps = state["g_steps"]
-        self.noise_seed = state["noise_seed"]
-        self._noise_rng = None
-        self._noise_rng_state = state["noise_rng_state"]  # applied on first use, on self.device
-        torch.set_rng_state(state["torch_rng_state"])  # dropout and other global-RNG users
-        if state["cuda_rng_states"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng_states"])

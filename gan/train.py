@@ -19,6 +19,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from gan.callbacks import ConfigInCheckpoint
 from gan.config import ConfigError, check_checkpoint, validate_config
 from gan.data import MNISTNotFoundError
 
@@ -68,11 +69,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
-    callbacks = _instantiate_all(cfg.get("callbacks"))
+    run_config = OmegaConf.to_container(
+        OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"]), resolve=True
+    )
+    callbacks = [*_instantiate_all(cfg.get("callbacks")), ConfigInCheckpoint(run_config)]
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        logger.log_hyperparams(run_config)
 
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -80,12 +84,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         _finish_wandb(loggers)
 
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
-    metrics |= {
-        "images_seen": model.images_seen,
-        "d_steps": model.d_steps,
-        "g_steps": model.g_steps,
-        "epochs": trainer.current_epoch,
-    }
+    metrics |= {**model.counters(), "epochs": trainer.current_epoch}
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

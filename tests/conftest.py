@@ -21,6 +21,8 @@ FAST = ["debug=smoke", "trainer.accelerator=cpu", "data.batch_size=16"]
 SMALL = {
     "dcgan": ["model.generator.width=8", "model.discriminator.width=8"],
     "gan": ["model.generator.hidden=[32,64]", "model.discriminator.hidden=[64,32]"],
+    "cdcgan": ["model.generator.width=8", "model.discriminator.width=8"],
+    "vae": ["model.encoder.width=8", "model.decoder.width=8"],
 }
 
 

@@ -2,8 +2,16 @@ import copy
 
 import pytest
 import torch
+from torch.nn.utils import parametrize
 
-from gan.nets import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from gan.nets import (
+    ConditionalDCGANGenerator,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+    ProjectionDiscriminator,
+)
 
 NETS = [
     (DCGANGenerator(latent_dim=100, width=16), DCGANDiscriminator(width=16)),
@@ -32,14 +40,14 @@ def test_discriminator_gives_one_unbounded_logit_per_image(generator, discrimina
 
 def test_dcgan_width_sets_channels():
     assert DCGANGenerator(width=8).net[0].out_channels == 32
-    assert DCGANDiscriminator(width=8).net[0].out_channels == 8
+    assert DCGANDiscriminator(width=8).features[0].out_channels == 8
 
 
 def test_dcgan_initialisation_is_normal_0_002():
     weight = DCGANGenerator(width=64).net[3].weight  # (256, 128, 4, 4): enough samples for the std
     assert abs(weight.mean().item()) < 1e-3
     assert weight.std().item() == pytest.approx(0.02, rel=0.02)
-    bn_scale = DCGANDiscriminator(width=64).net[3].weight
+    bn_scale = DCGANDiscriminator(width=64).features[3].weight
     assert bn_scale.mean().item() == pytest.approx(1.0, abs=0.01)
 
 
@@ -55,3 +63,70 @@ def test_dcgan_initialisation_is_normal_0_002():
 def test_bad_sizes_are_refused_by_name(factory, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         factory()
+
+
+@pytest.mark.parametrize("norm", ["batch", "spectral", "layer", "none"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: DCGANDiscriminator(width=8, norm=n),
+        lambda n: MLPDiscriminator(hidden=[32, 16], norm=n),
+    ],
+)
+def test_discriminator_norms_build_the_layers_they_name(make, norm):
+    net = make(norm)
+    kinds = {type(m).__name__ for m in net.modules()}
+    assert ("BatchNorm2d" in kinds or "BatchNorm1d" in kinds) == (norm == "batch")
+    assert ("GroupNorm" in kinds or "LayerNorm" in kinds) == (norm == "layer")
+    assert has_spectral_norm(net) == (norm == "spectral")
+    assert net(torch.randn(3, 1, 28, 28)).shape == (3,)
+
+
+def has_spectral_norm(net: torch.nn.Module) -> bool:
+    return any(parametrize.is_parametrized(m, "weight") for m in net.modules())
+
+
+def test_spectral_norm_makes_every_weight_have_unit_largest_singular_value():
+    net = DCGANDiscriminator(width=8, norm="spectral")
+    for _ in range(20):  # power iterations run in training-mode forwards
+        net(torch.randn(4, 1, 28, 28))
+    layers = [m for m in net.modules() if parametrize.is_parametrized(m, "weight")]
+    assert len(layers) == 4
+    for layer in layers:
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
+        assert sigma.item() == pytest.approx(1.0, abs=0.05)
+
+
+def test_generator_norm_none_has_no_batchnorm():
+    kinds = {type(m).__name__ for m in DCGANGenerator(width=8, norm="none").modules()}
+    assert "BatchNorm2d" not in kinds
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (lambda: DCGANGenerator(norm="spectral"), "not available for the generator"),
+        (lambda: DCGANDiscriminator(norm="instance"), "not available for the discriminator"),
+    ],
+)
+def test_unknown_norms_list_the_choices(factory, message):
+    with pytest.raises(ValueError, match=message):
+        factory()
+
+
+def test_conditional_generator_output_depends_on_the_label_only_through_the_label():
+    generator = ConditionalDCGANGenerator(latent_dim=16, width=8).eval()
+    z = torch.randn(1, 16).repeat(10, 1)  # the same noise for every digit
+    images = generator(z, torch.arange(10))  # (10, 1, 28, 28)
+    assert images.shape == (10, 1, 28, 28)
+    differences = (images[1:] - images[:1]).abs().flatten(1).amax(1)
+    assert (differences > 1e-4).all()
+    assert torch.equal(generator(z[:2], torch.tensor([3, 3]))[0], images[3])
+
+
+def test_projection_discriminator_scores_depend_on_the_label():
+    discriminator = ProjectionDiscriminator(width=8).eval()
+    x = torch.randn(1, 1, 28, 28).repeat(10, 1, 1, 1)
+    scores = discriminator(x, torch.arange(10))
+    assert scores.shape == (10,)
+    assert len(set(scores.tolist())) == 10

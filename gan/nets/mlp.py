@@ -8,11 +8,14 @@ import itertools
 import torch
 from torch import nn
 
+from gan.nets.norm import D_NORMS, G_NORMS, apply_spectral_norm, check_norm, feature_norm
 
-def _layers(sizes: list[int], dropout: float = 0.0) -> list[nn.Module]:
+
+def _layers(sizes: list[int], norm: str, dropout: float = 0.0) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for n_in, n_out in itertools.pairwise(sizes):
-        layers += [nn.Linear(n_in, n_out), nn.LeakyReLU(0.2, inplace=True)]
+        layers += [nn.Linear(n_in, n_out), feature_norm(norm, n_out, spatial=False)]
+        layers.append(nn.LeakyReLU(0.2, inplace=True))
         if dropout:
             layers.append(nn.Dropout(dropout))
     return layers
@@ -31,15 +34,17 @@ class MLPGenerator(nn.Module):
         latent_dim: int = 100,
         hidden: list[int] = (256, 512, 1024),
         image_shape: tuple[int, int, int] = (1, 28, 28),
+        norm: str = "none",
     ) -> None:
         super().__init__()
         if latent_dim < 1:
             raise ValueError(f"latent_dim={latent_dim}: must be >= 1")
+        check_norm(norm, G_NORMS, "generator")
         self.latent_dim = latent_dim
         self.image_shape = tuple(image_shape)
         sizes = [latent_dim, *_check_hidden(hidden)]
         out = self.image_shape[0] * self.image_shape[1] * self.image_shape[2]
-        self.net = nn.Sequential(*_layers(sizes), nn.Linear(sizes[-1], out), nn.Tanh())
+        self.net = nn.Sequential(*_layers(sizes, norm), nn.Linear(sizes[-1], out), nn.Tanh())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         z = z.flatten(1)  # (B, latent_dim, 1, 1) or (B, latent_dim) -> (B, latent_dim)
@@ -52,13 +57,17 @@ class MLPDiscriminator(nn.Module):
         hidden: list[int] = (1024, 512, 256),
         image_shape: tuple[int, int, int] = (1, 28, 28),
         dropout: float = 0.3,
+        norm: str = "none",
     ) -> None:
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout={dropout}: must be in [0, 1)")
+        self.norm = check_norm(norm, D_NORMS, "discriminator")
         pixels = image_shape[0] * image_shape[1] * image_shape[2]
         sizes = [pixels, *_check_hidden(hidden)]
-        self.net = nn.Sequential(*_layers(sizes, dropout), nn.Linear(sizes[-1], 1))
+        self.net = nn.Sequential(*_layers(sizes, norm, dropout), nn.Linear(sizes[-1], 1))
+        if norm == "spectral":
+            apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.flatten(1)).flatten()  # (B,) logits

@@ -1,0 +1,91 @@
+"""What every generative model here shares: noise, the fixed sample batch, step counters and a
+checkpoint that restores all of them (and the RNGs) exactly."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_warn
+
+
+class GenerativeModule(L.LightningModule):
+    """Base of the GAN and the VAE. Subclasses call `init_sampling` in `__init__`, implement
+    `generate(z, labels)`, and count `images_seen`, `d_steps` and `g_steps` as they train (a VAE
+    counts its steps as G steps)."""
+
+    latent_dim: int
+
+    def init_sampling(self, num_fixed_samples: int, num_classes: int | None = None) -> None:
+        self.num_classes = num_classes
+        # Drawn from the global RNG, so fixed by the run's seed; saved in every checkpoint.
+        self.register_buffer("fixed_noise", torch.randn(num_fixed_samples, self.latent_dim))
+        # A conditional model's grid: the classes in order, evenly (80 samples: 10 rows of 8).
+        classes = num_classes or 1
+        self.register_buffer(
+            "fixed_labels", torch.arange(num_fixed_samples) * classes // num_fixed_samples
+        )
+        self.noise_seed = int(torch.randint(0, 2**62, ()).item())
+        self._noise_rng: torch.Generator | None = None
+        self._noise_rng_state: torch.Tensor | None = None  # from a checkpoint, applied lazily
+        self.images_seen = 0
+        self.d_steps = 0
+        self.g_steps = 0
+
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def generate_fixed(self) -> torch.Tensor:
+        """The sample grid's images: G(fixed noise[, fixed labels])."""
+        return self.generate(self.fixed_noise, self.fixed_labels)
+
+    def _noise_generator(self) -> torch.Generator:
+        """The RNG behind the training noise: its own, so resume can restore it exactly."""
+        if self._noise_rng is None or self._noise_rng.device != self.device:
+            self._noise_rng = torch.Generator(device=self.device).manual_seed(self.noise_seed)
+            if self._noise_rng_state is not None:
+                try:
+                    self._noise_rng.set_state(self._noise_rng_state)
+                except RuntimeError:  # saved on another kind of device: the seed is all we keep
+                    rank_zero_warn(f"noise RNG state does not fit {self.device}; reseeded")
+                self._noise_rng_state = None
+        return self._noise_rng
+
+    def sample_noise(self, batch_size: int) -> torch.Tensor:
+        return torch.randn(
+            batch_size, self.latent_dim, device=self.device, generator=self._noise_generator()
+        )  # (B, latent_dim)
+
+    def _check_finite(self, name: str, loss: torch.Tensor, batch_idx: int) -> None:
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"{name} is {loss.item()} at D step {self.d_steps} / G step {self.g_steps} "
+                f"(epoch {self.current_epoch}, batch {batch_idx}); training stopped. "
+                "Lower the learning rates, change the loss, or resume from the last checkpoint."
+            )
+
+    def counters(self) -> dict[str, int]:
+        return {"images_seen": self.images_seen, "d_steps": self.d_steps, "g_steps": self.g_steps}
+
+    # ---- checkpoints --------------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
+        checkpoint["gan"] = {
+            **self.counters(),
+            "noise_seed": self.noise_seed,
+            "noise_rng_state": self._noise_generator().get_state(),
+            "torch_rng_state": torch.get_rng_state(),
+            "cuda_rng_states": cuda_states,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint["gan"]
+        self.images_seen = state["images_seen"]
+        self.d_steps = state["d_steps"]
+        self.g_steps = state["g_steps"]
+        self.noise_seed = state["noise_seed"]
+        self._noise_rng = None
+        self._noise_rng_state = state["noise_rng_state"]  # applied on first use, on self.device
+        torch.set_rng_state(state["torch_rng_state"])  # dropout, gradient-penalty interpolation
+        if state["cuda_rng_states"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng_states"])

@@ -1,0 +1,41 @@
+"""Exponential moving average of a network's weights (the generator, for samples and metrics)."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+def ema_decay_at(step: int, decay: float, warmup: bool = True) -> float:
+    """The decay used for the `step`-th update (0-based). With warm-up it is
+    min(decay, (1 + step) / (10 + step)), as in TensorFlow's ExponentialMovingAverage, so the
+    average forgets the random initial weights within the first few hundred steps."""
+    return min(decay, (1 + step) / (10 + step)) if warmup else decay
+
+
+class EMA(nn.Module):
+    """Holds `averaged`, a frozen copy of a network, and moves it towards the network's weights:
+    averaged <- decay * averaged + (1 - decay) * current. Buffers (BatchNorm statistics) are
+    copied, not averaged. Being a module, it lives in the LightningModule's state_dict, so
+    checkpoints save it and resume restores it."""
+
+    def __init__(self, network: nn.Module, decay: float = 0.999, warmup: bool = True) -> None:
+        super().__init__()
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay={decay}: must be in [0, 1)")
+        self.decay = decay
+        self.warmup = warmup
+        # Never trained directly; samplers switch it to eval mode while they use it.
+        self.averaged = copy.deepcopy(network).requires_grad_(False)
+        self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def update(self, network: nn.Module) -> None:
+        decay = ema_decay_at(int(self.num_updates), self.decay, self.warmup)
+        for average, current in zip(self.averaged.parameters(), network.parameters(), strict=True):
+            average.lerp_(current.detach(), 1.0 - decay)
+        for average, current in zip(self.averaged.buffers(), network.buffers(), strict=True):
+            average.copy_(current)
+        self.num_updates += 1

@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from gan.ema import EMA, ema_decay_at
+
+
+def net_with(value: float) -> torch.nn.Module:
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(value)
+        net[1].running_mean.fill_(value)
+    return net
+
+
+def test_ema_without_warmup_matches_the_closed_form():
+    decay, start, targets = 0.9, 1.0, [2.0, -1.0, 5.0, 0.5]
+    ema = EMA(net_with(start), decay, warmup=False)
+    for value in targets:
+        ema.update(net_with(value))
+    k = len(targets)
+    expected = decay**k * start + (1 - decay) * sum(
+        decay ** (k - 1 - i) * value for i, value in enumerate(targets)
+    )
+    for p in ema.averaged.parameters():
+        assert torch.allclose(p, torch.full_like(p, expected), atol=1e-6)
+    assert ema.averaged[1].running_mean.tolist() == [0.5, 0.5]  # buffers copied, not averaged
+    assert int(ema.num_updates) == k
+
+
+def test_ema_warmup_ramps_the_decay():
+    assert [ema_decay_at(t, 0.999) for t in (0, 1, 90)] == pytest.approx([0.1, 2 / 11, 0.91])
+    assert ema_decay_at(100_000, 0.999) == 0.999
+    ema = EMA(net_with(0.0), 0.999, warmup=True)
+    ema.update(net_with(10.0))  # decay 0.1: 0.1 * 0 + 0.9 * 10
+    assert ema.averaged[0].weight[0, 0].item() == pytest.approx(9.0)
+
+
+def test_ema_copy_is_frozen():
+    ema = EMA(net_with(1.0), 0.99)
+    assert not any(p.requires_grad for p in ema.averaged.parameters())
+
+
+def test_bad_decay_is_refused():
+    with pytest.raises(ValueError, match=r"decay=1\.0"):
+        EMA(net_with(0.0), 1.0)
