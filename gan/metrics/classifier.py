@@ -1,0 +1,85 @@
+"""A small MNIST classifier trained by this project (`python -m gan.classify`), whose committed
+weights are checked against their SHA-256 on load. Its softmax tells which digit an image shows;
+its 128-d penultimate features are the embedding for MNIST-specific metrics."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from torch import nn
+
+WEIGHTS_PATH = Path(__file__).parent / "weights" / "mnist_classifier.pt"
+# Printed by `python -m gan.classify`; a retrained file must update it.
+WEIGHTS_SHA256 = "14f47981a970318b53eb1175e29de2ac5c1a53605d6f65eab55a13aa4b61df28"
+
+
+class WeightsError(RuntimeError):
+    """The classifier's weights are missing or are not the file this code was checked with."""
+
+
+def _block(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+
+class MNISTClassifier(nn.Module):
+    """Images (B, 1, 28, 28) in [-1, 1] -> logits (B, 10); `features` gives (B, 128)."""
+
+    feature_dim = 128
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            *_block(1, 32), *_block(32, 32), nn.MaxPool2d(2),  # -> (B, 32, 14, 14)
+            *_block(32, 64), *_block(64, 64), nn.MaxPool2d(2),  # -> (B, 64, 7, 7)
+            *_block(64, 128), nn.AdaptiveAvgPool2d(1), nn.Flatten(),  # -> (B, 128)
+        )  # fmt: skip
+        self.dropout = nn.Dropout(0.3)
+        self.head = nn.Linear(self.feature_dim, 10)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)  # (B, 128)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(x)))  # (B, 10)
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_classifier(
+    path: Path = WEIGHTS_PATH,
+    sha256: str | None = WEIGHTS_SHA256,
+    device: str | torch.device = "cpu",
+) -> MNISTClassifier:
+    """The trained classifier in eval mode. Refuses a file whose SHA-256 differs from `sha256`
+    (None skips the check, for a freshly trained file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(
+            f"no classifier weights at {path}: train them with `python -m gan.classify`"
+        )
+    if sha256 is not None and (actual := sha256_of(path)) != sha256:
+        raise WeightsError(
+            f"{path} has SHA-256 {actual}, expected {sha256}: the weights were changed or damaged "
+            "(restore them from git, or retrain with `python -m gan.classify` and update "
+            "WEIGHTS_SHA256 in gan/metrics/classifier.py)"
+        )
+    model = MNISTClassifier()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def predict(
+    classifier: MNISTClassifier, images: torch.Tensor, batch_size: int = 1000
+) -> torch.Tensor:
+    """Class probabilities (N, 10) for images (N, 1, 28, 28) in [-1, 1], in batches."""
+    device = next(classifier.parameters()).device
+    chunks = [
+        classifier(images[i : i + batch_size].to(device)).softmax(dim=1).cpu()
+        for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(chunks)
