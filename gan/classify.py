@@ -49,7 +49,7 @@ def train_classifier(epochs: int, seed: int, batch_size: int = 128, lr: float = 
         for i in range(len(images) // batch_size):
             index = order[i * batch_size : (i + 1) * batch_size]
             batch = random_shift(images[index], 2, generator)
-            loss = F.cross_entropy(model(batch), labels[index], label_smoothing=0.05)
+            loss = F.cross_entropy(model(batch), labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

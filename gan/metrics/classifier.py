@@ -12,7 +12,7 @@ from torch import nn
 
 WEIGHTS_PATH = Path(__file__).parent / "weights" / "mnist_classifier.pt"
 # Printed by `python -m gan.classify`; a retrained file must update it.
-WEIGHTS_SHA256 = "14f47981a970318b53eb1175e29de2ac5c1a53605d6f65eab55a13aa4b61df28"
+WEIGHTS_SHA256 = "a438ff507f9d0346eae989683d229b0dba304621bf195fd8c8f7966597a391a2"
 
 
 class WeightsError(RuntimeError):
