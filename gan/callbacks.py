@@ -1,4 +1,4 @@
-"""Callbacks: sample grids from the fixed noise, and images per second in the progress bar."""
+"""Callbacks: sample grids, sample metrics, images per second, the run config in checkpoints."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from torchvision.utils import make_grid, save_image
+
+from gan.metrics.classifier import load_classifier
+from gan.metrics.evaluate import METRICS, evaluate_images, generate_images, reference_statistics
 
 
 def log_image(loggers: list[Logger], key: str, image: torch.Tensor, step: int) -> None:
@@ -84,3 +87,57 @@ class ImagesPerSecond(L.Callback):
             self._rate = rate if self._rate is None else s * self._rate + (1 - s) * rate
             pl_module.log("train/images_per_s", self._rate, prog_bar=True)
         self._last = now
+
+
+class SampleMetrics(L.Callback):
+    """Every `every_n_epochs` epochs (and after the last): `num_samples` images from the model's
+    sampling generator (the EMA one when there is one), scored on the project's MNIST classifier
+    against the data module's validation split, logged as `val/fid_mnist`, `val/kid_mnist`,
+    `val/is_mnist`, `val/classes_covered`, `val/class_kl`, `val/precision`, `val/recall`.
+
+    The same seeded noise is used every time, so epochs are compared on equal samples. The
+    validation split's embedding is cached in `cache_dir`.
+    """
+
+    def __init__(
+        self,
+        metrics: list[str] = METRICS,
+        every_n_epochs: int = 1,
+        num_samples: int = 5000,
+        k: int = 3,
+        cache_dir: str | Path | None = None,
+        seed: int = 0,
+    ) -> None:
+        unknown = set(metrics) - set(METRICS)
+        if unknown:
+            raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {list(METRICS)}")
+        if every_n_epochs < 1 or num_samples <= k:
+            raise ValueError(
+                f"every_n_epochs={every_n_epochs}, num_samples={num_samples}: need >= 1 and > k"
+            )
+        self.metrics = list(metrics)
+        self.every_n_epochs = every_n_epochs
+        self.num_samples = num_samples
+        self.k = k
+        self.cache_dir = cache_dir
+        self.seed = seed
+        self._classifier = None
+        self._reference = None
+
+    def _prepare(self, trainer: L.Trainer) -> None:
+        if self._classifier is None:
+            self._classifier = load_classifier()
+            self._reference = reference_statistics(
+                self._classifier, trainer.datamodule.val_set.images, self.cache_dir
+            )
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch % self.every_n_epochs and epoch != trainer.max_epochs:
+            return
+        self._prepare(trainer)
+        images = generate_images(pl_module, self.num_samples, self.seed)
+        scores = evaluate_images(self._classifier, images, self._reference, self.metrics, self.k)
+        for name, value in scores.items():
+            if not name.endswith("_std"):
+                pl_module.log(f"val/{name}", value, prog_bar=name == "fid_mnist")

@@ -16,7 +16,12 @@ import gan.train  # noqa: F401  (registers the config resolvers)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = PROJECT_ROOT / "conf"
 # Small, quiet, fast: used by every test that trains through train(cfg).
-FAST = ["debug=smoke", "trainer.accelerator=cpu", "data.batch_size=16"]
+FAST = [
+    "debug=smoke",
+    "trainer.accelerator=cpu",
+    "data.batch_size=16",
+    "callbacks.metrics.num_samples=200",
+]
 # Narrow networks for each model, so a few batches take a fraction of a second.
 SMALL = {
     "dcgan": ["model.generator.width=8", "model.discriminator.width=8"],

@@ -1,0 +1,142 @@
+"""MNIST metrics of a generator against real digits, on the project classifier's features.
+
+`reference_statistics` embeds a set of real images once and caches the result on disk, keyed by a
+hash of the images and of the classifier weights; `evaluate_images` scores any image set against
+it; `generate_images` draws a fixed, seeded sample set from a model (balanced over the digits for
+a conditional one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gan.metrics.classifier import WEIGHTS_SHA256, MNISTClassifier
+from gan.metrics.scores import (
+    class_statistics,
+    frechet_distance,
+    inception_score,
+    kernel_distance,
+    precision_recall,
+)
+
+METRICS = ("fid_mnist", "kid_mnist", "is_mnist", "classes", "precision_recall")
+
+
+@dataclass
+class Embedding:
+    """What the classifier makes of a set of images."""
+
+    features: torch.Tensor  # (N, 128) penultimate activations
+    probabilities: torch.Tensor  # (N, 10) softmax
+
+
+@torch.no_grad()
+def embed(classifier: MNISTClassifier, images: torch.Tensor, batch_size: int = 1000) -> Embedding:
+    """Images (N, 1, 28, 28) in [-1, 1] -> features and class probabilities, on the CPU."""
+    device = next(classifier.parameters()).device
+    features, probabilities = [], []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size].to(device, torch.float32)
+        batch_features = classifier.features(batch)
+        features.append(batch_features.cpu())
+        probabilities.append(classifier.head(batch_features).softmax(dim=1).cpu())
+    return Embedding(torch.cat(features), torch.cat(probabilities))
+
+
+def as_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 digits (N, 28, 28) -> (N, 1, 28, 28) in [-1, 1]; float images pass through."""
+    if images.dtype == torch.uint8:
+        return images.unsqueeze(1).float() / 127.5 - 1
+    return images
+
+
+def cached(
+    name: str, images: torch.Tensor, weights_sha256: str, compute, cache_dir: str | Path | None
+) -> dict[str, torch.Tensor]:
+    """`compute(images)` (a dict of tensors), cached in `cache_dir` as
+    `<name>-<images hash>-<weights hash>.pt`: computed once per data set and extractor."""
+    if cache_dir is None:
+        return compute(images)
+    data_hash = hashlib.sha256(images.to(torch.float32).numpy().tobytes()).hexdigest()
+    path = Path(cache_dir) / f"{name}-{data_hash[:16]}-{weights_sha256[:16]}.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    result = compute(images)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(result, path)
+    return result
+
+
+def reference_statistics(
+    classifier: MNISTClassifier,
+    images: torch.Tensor,
+    cache_dir: str | Path | None = None,
+    weights_sha256: str = WEIGHTS_SHA256,
+) -> Embedding:
+    """The embedding of real `images` (uint8 (N, 28, 28) or float in [-1, 1]), computed once and
+    cached in `cache_dir` under a key made of the images' and the weights' hashes."""
+
+    def compute(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        embedding = embed(classifier, x)
+        return {"features": embedding.features, "probabilities": embedding.probabilities}
+
+    result = cached("mnist", as_unit_range(images), weights_sha256, compute, cache_dir)
+    return Embedding(result["features"], result["probabilities"])
+
+
+def evaluate_images(
+    classifier: MNISTClassifier,
+    images: torch.Tensor,
+    reference: Embedding,
+    metrics: tuple[str, ...] | list[str] = METRICS,
+    k: int = 3,
+) -> dict[str, float]:
+    """Score images (N, 1, 28, 28) in [-1, 1] against the reference embedding.
+
+    Keys: fid_mnist; kid_mnist and kid_mnist_std; is_mnist and is_mnist_std; classes_covered and
+    class_kl (with "classes"); precision and recall (with "precision_recall", k-NN with `k`).
+    """
+    unknown = set(metrics) - set(METRICS)
+    if unknown:
+        raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {list(METRICS)}")
+    generated = embed(classifier, images)
+    results: dict[str, float] = {}
+    if "fid_mnist" in metrics:
+        results["fid_mnist"] = frechet_distance(generated.features, reference.features)
+    if "kid_mnist" in metrics:
+        subset = min(1000, len(images), len(reference.features))
+        results["kid_mnist"], results["kid_mnist_std"] = kernel_distance(
+            generated.features, reference.features, subset_size=subset
+        )
+    if "is_mnist" in metrics:
+        results["is_mnist"], results["is_mnist_std"] = inception_score(generated.probabilities)
+    if "classes" in metrics:
+        stats = class_statistics(generated.probabilities)
+        results["classes_covered"] = stats["classes_covered"]
+        results["class_kl"] = stats["class_kl"]
+    if "precision_recall" in metrics:
+        results["precision"], results["recall"] = precision_recall(
+            reference.features, generated.features, k
+        )
+    return results
+
+
+@torch.no_grad()
+def generate_images(model, n: int, seed: int = 0, batch_size: int = 500) -> torch.Tensor:
+    """`n` images (n, 1, 28, 28) in [-1, 1] from `model.generate` (the EMA generator when there
+    is one), from noise of their own seeded RNG so that training's RNGs are left untouched.
+    Conditional models get the digits in equal shares."""
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, model.latent_dim, generator=generator)
+    labels = torch.arange(n) % model.num_classes if model.num_classes else None
+    chunks = [
+        model.generate(
+            z[i : i + batch_size], labels[i : i + batch_size] if labels is not None else None
+        ).cpu()
+        for i in range(0, n, batch_size)
+    ]
+    return torch.cat(chunks)

@@ -1,0 +1,143 @@
+"""Sample-quality scores computed from features and class probabilities of a fixed extractor.
+
+All take plain tensors, so the same code serves the MNIST classifier's 128-d features and
+Inception's 2048-d ones. Statistics are computed in float64.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _mean_and_covariance(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x = features.detach().to(torch.float64)  # (N, D)
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"expected a feature matrix (N >= 2, D), got {tuple(features.shape)}")
+    mean = x.mean(dim=0)
+    centred = x - mean
+    return mean, centred.T @ centred / (len(x) - 1)
+
+
+def _without_round_off(eigenvalues: torch.Tensor) -> torch.Tensor:
+    """Eigenvalues of a PSD matrix with those below round-off (relative to the largest) set to 0:
+    the square root would turn each 1e-16 into a 1e-8 and, summed over thousands of dimensions,
+    bias a rank-deficient FID."""
+    tolerance = eigenvalues.abs().max() * len(eigenvalues) * torch.finfo(eigenvalues.dtype).eps
+    return torch.where(eigenvalues > tolerance, eigenvalues, torch.zeros_like(eigenvalues))
+
+
+def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two feature matrices (N, D) and (M, D):
+    ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)), in float64.
+
+    tr((S_a S_b)^(1/2)) = tr((S_a^(1/2) S_b S_a^(1/2))^(1/2)): the square roots of the eigenvalues
+    of a symmetric positive semi-definite matrix, which `eigvalsh` computes stably even when the
+    covariances are singular (fewer samples than dimensions); round-off below 0 is clipped.
+    """
+    if feats_a.shape[1] != feats_b.shape[1]:
+        raise ValueError(f"feature sizes differ: {feats_a.shape[1]} and {feats_b.shape[1]}")
+    mean_a, cov_a = _mean_and_covariance(feats_a)
+    mean_b, cov_b = _mean_and_covariance(feats_b)
+    values, vectors = torch.linalg.eigh(cov_a)
+    sqrt_a = (vectors * _without_round_off(values).sqrt()) @ vectors.T
+    middle = sqrt_a @ cov_b @ sqrt_a
+    trace_sqrt = _without_round_off(torch.linalg.eigvalsh((middle + middle.T) / 2)).sqrt().sum()
+    distance = (mean_a - mean_b).pow(2).sum() + cov_a.trace() + cov_b.trace() - 2 * trace_sqrt
+    return float(distance)
+
+
+def kernel_distance(
+    feats_a: torch.Tensor,
+    feats_b: torch.Tensor,
+    num_subsets: int = 100,
+    subset_size: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """KID (Bińkowski et al. 2018): the unbiased MMD^2 with the cubic polynomial kernel
+    k(x, y) = (x.y / D + 1)^3, averaged over random subsets; returns (mean, std over subsets)."""
+    a, b = feats_a.to(torch.float64), feats_b.to(torch.float64)
+    m = min(subset_size, len(a), len(b))
+    if m < 2:
+        raise ValueError("KID needs at least 2 samples in each set")
+    generator = torch.Generator().manual_seed(seed)
+    dim = a.shape[1]
+    estimates = []
+    for _ in range(num_subsets):
+        x = a[torch.randperm(len(a), generator=generator)[:m]]
+        y = b[torch.randperm(len(b), generator=generator)[:m]]
+        k_xx = (x @ x.T / dim + 1) ** 3
+        k_yy = (y @ y.T / dim + 1) ** 3
+        k_xy = (x @ y.T / dim + 1) ** 3
+        off_diagonal = (k_xx.sum() - k_xx.trace() + k_yy.sum() - k_yy.trace()) / (m * (m - 1))
+        estimates.append(off_diagonal - 2 * k_xy.mean())
+    values = torch.stack(estimates)
+    return float(values.mean()), float(values.std()) if num_subsets > 1 else 0.0
+
+
+def inception_score(probabilities: torch.Tensor, splits: int = 10) -> tuple[float, float]:
+    """IS (Salimans et al. 2016): exp(E_x KL(p(y|x) || p(y))), mean and std over `splits` parts.
+    From 1 (every sample the same class, or every prediction uniform) to the number of classes."""
+    p = probabilities.to(torch.float64).clamp(min=1e-12)  # (N, classes)
+    scores = []
+    for part in p.chunk(splits):
+        marginal = part.mean(dim=0, keepdim=True)
+        kl = (part * (part.log() - marginal.log())).sum(dim=1).mean()
+        scores.append(kl.exp())
+    values = torch.stack(scores)
+    return float(values.mean()), float(values.std()) if len(scores) > 1 else 0.0
+
+
+def class_statistics(
+    probabilities: torch.Tensor, min_share: float = 0.01
+) -> dict[str, float | list[float]]:
+    """From class probabilities (N, C): the histogram of predicted classes (shares), the number of
+    classes covered (predicted for at least `min_share` of the samples: 1% by default, a tenth of a
+    class's uniform share for MNIST, so a classifier's stray errors do not count as coverage) and
+    KL(predicted class distribution || uniform), 0 for perfectly balanced samples, ln C for one
+    class."""
+    num_classes = probabilities.shape[1]
+    counts = torch.bincount(probabilities.argmax(dim=1), minlength=num_classes).to(torch.float64)
+    shares = counts / counts.sum()
+    nonzero = shares[shares > 0]
+    kl = float((nonzero * (nonzero * num_classes).log()).sum())
+    return {
+        "class_histogram": shares.tolist(),
+        "classes_covered": float((shares >= min_share).sum()),
+        "class_kl": kl,
+    }
+
+
+def _kth_neighbour_radii(features: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
+    """Distance from each row to its k-th nearest other row (the radius of its k-NN ball)."""
+    radii = []
+    for start in range(0, len(features), chunk):
+        distances = torch.cdist(features[start : start + chunk], features)  # (chunk, N)
+        radii.append(distances.kthvalue(k + 1, dim=1).values)  # k + 1: the row itself is at 0
+    return torch.cat(radii)
+
+
+def _inside_manifold(
+    queries: torch.Tensor, support: torch.Tensor, radii: torch.Tensor, chunk: int = 2048
+) -> torch.Tensor:
+    """For each query, whether it lies inside at least one k-NN ball of the support set."""
+    inside = []
+    for start in range(0, len(queries), chunk):
+        distances = torch.cdist(queries[start : start + chunk], support)  # (chunk, M)
+        inside.append((distances <= radii[None, :]).any(dim=1))
+    return torch.cat(inside)
+
+
+def precision_recall(
+    real_features: torch.Tensor, fake_features: torch.Tensor, k: int = 3
+) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019): each set's manifold is the union
+    of balls reaching every sample's k-th nearest neighbour. Precision: the share of generated
+    samples inside the real manifold (fidelity); recall: the share of real samples inside the
+    generated manifold (coverage)."""
+    if k < 1 or k >= min(len(real_features), len(fake_features)):
+        raise ValueError(f"k={k}: must be >= 1 and smaller than each set")
+    real = real_features.to(torch.float32)
+    fake = fake_features.to(torch.float32)
+    precision = _inside_manifold(fake, real, _kth_neighbour_radii(real, k)).float().mean()
+    recall = _inside_manifold(real, fake, _kth_neighbour_radii(fake, k)).float().mean()
+    return float(precision), float(recall)

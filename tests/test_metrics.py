@@ -1,0 +1,204 @@
+"""The metrics' mathematics, and that they move the right way on real digits."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+import torch.nn.functional as F
+
+from gan.callbacks import SampleMetrics
+from gan.data import MNISTDataModule
+from gan.metrics import evaluate
+from gan.metrics.classifier import WEIGHTS_SHA256, load_classifier
+from gan.metrics.evaluate import evaluate_images, reference_statistics
+from gan.metrics.scores import (
+    class_statistics,
+    frechet_distance,
+    inception_score,
+    kernel_distance,
+    precision_recall,
+)
+from gan.train import train
+
+
+def scipy_frechet(a: np.ndarray, b: np.ndarray) -> float:
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = scipy.linalg.sqrtm(cov_a @ cov_b).real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero():
+    x = torch.randn(500, 8)
+    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_frechet_distance_of_shifted_gaussians_approaches_squared_shift():
+    generator = torch.Generator().manual_seed(0)
+    mu = torch.tensor([1.0, -2.0, 0.5, 0.0])
+    a = torch.randn(200_000, 4, generator=generator, dtype=torch.float64)
+    b = torch.randn(200_000, 4, generator=generator, dtype=torch.float64) + mu
+    assert frechet_distance(a, b) == pytest.approx(mu.pow(2).sum().item(), rel=0.01)
+
+
+def test_frechet_distance_matches_scipy_in_float64():
+    generator = torch.Generator().manual_seed(1)
+    a = torch.randn(300, 16, generator=generator, dtype=torch.float64)
+    b = (
+        torch.randn(400, 16, generator=generator, dtype=torch.float64)
+        @ torch.randn(16, 16, generator=generator, dtype=torch.float64)
+        + 0.3
+    )
+    expected = scipy_frechet(a.numpy(), b.numpy())
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+
+
+def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():
+    generator = torch.Generator().manual_seed(2)
+    a, b = torch.randn(2, 800, 6, generator=generator)
+    same, _ = kernel_distance(a, b, num_subsets=20, subset_size=400)
+    shifted, _ = kernel_distance(a, b + 1.0, num_subsets=20, subset_size=400)
+    assert abs(same) < 0.01 < shifted
+
+
+def test_inception_score_extremes():
+    one_class = F.one_hot(torch.full((1000,), 3), 10).float()
+    assert inception_score(one_class)[0] == pytest.approx(1.0)
+    balanced_confident = F.one_hot(torch.arange(1000) % 10, 10).float()
+    assert inception_score(balanced_confident)[0] == pytest.approx(10.0, rel=1e-6)
+    uniform = torch.full((1000, 10), 0.1)
+    assert inception_score(uniform)[0] == pytest.approx(1.0)
+
+
+def test_class_statistics():
+    probabilities = F.one_hot(torch.tensor([0] * 50 + [1] * 49 + [7]), 10).float()
+    stats = class_statistics(probabilities)
+    assert stats["class_histogram"][:2] == [0.5, 0.49]
+    assert stats["classes_covered"] == 3  # 1 sample of 100 is exactly the 1% threshold
+    one = class_statistics(F.one_hot(torch.full((10,), 4), 10).float())
+    assert one["class_kl"] == pytest.approx(np.log(10)) and one["classes_covered"] == 1
+    balanced = class_statistics(F.one_hot(torch.arange(100) % 10, 10).float())
+    assert balanced["class_kl"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_precision_and_recall_on_known_manifolds():
+    generator = torch.Generator().manual_seed(3)
+    real = torch.randn(600, 3, generator=generator)
+    assert precision_recall(real, real, k=3) == (1.0, 1.0)
+    far = real + 100.0
+    assert precision_recall(real, far, k=3) == (0.0, 0.0)
+    # Generated samples that cover only half of the real set: faithful but not diverse.
+    half = real[real[:, 0] > 0]
+    precision, recall = precision_recall(real, half, k=3)
+    assert precision == 1.0 and 0.4 < recall < 0.75
+
+
+def test_reference_statistics_are_cached_by_data_and_weights(tmp_path, monkeypatch):
+    classifier = load_classifier()
+    images = torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8)
+    calls = []
+    real_embed = evaluate.embed
+    monkeypatch.setattr(evaluate, "embed", lambda *a, **k: calls.append(1) or real_embed(*a, **k))
+    first = reference_statistics(classifier, images, tmp_path)
+    second = reference_statistics(classifier, images, tmp_path)
+    assert len(calls) == 1 and torch.equal(first.features, second.features)
+    reference_statistics(classifier, images, tmp_path, weights_sha256="0" * 64)
+    reference_statistics(classifier, images[:32], tmp_path)
+    assert len(calls) == 3 and len(list(tmp_path.iterdir())) == 3
+
+
+@pytest.fixture(scope="module")
+def test_digits():
+    data = MNISTDataModule()
+    data.setup()
+    images = data.test_set.images.unsqueeze(1).float() / 127.5 - 1  # (10000, 1, 28, 28)
+    return images, data.test_set.labels
+
+
+@pytest.fixture(scope="module")
+def scorer(test_digits):
+    images, _ = test_digits
+    classifier = load_classifier()
+    reference = reference_statistics(classifier, images[:5000])
+    return lambda x, metrics=("fid_mnist",): evaluate_images(classifier, x, reference, metrics)
+
+
+@pytest.mark.slow
+def test_fid_grows_with_noise_and_blur(test_digits, scorer):
+    images = test_digits[0][5000:7000]
+    generator = torch.Generator().manual_seed(4)
+    noise = torch.randn(images.shape, generator=generator)
+    noisy = [scorer((images + s * noise).clamp(-1, 1))["fid_mnist"] for s in (0, 0.2, 0.5, 1.0)]
+    assert noisy == sorted(noisy) and noisy[0] < 5 < noisy[-1]
+    blurred = [scorer(blur(images, s))["fid_mnist"] for s in (0.0, 1.0, 1.5, 2.5)]
+    assert blurred == sorted(blurred) and blurred[-1] > 5 * max(blurred[0], 0.1)
+
+
+def blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    if sigma == 0:
+        return images
+    x = torch.arange(-4, 5, dtype=torch.float32)
+    kernel = torch.exp(-(x**2) / (2 * sigma**2))
+    kernel = (kernel / kernel.sum())[None, None]
+    out = F.conv2d(images, kernel[..., None, :], padding=(0, 4))
+    return F.conv2d(out, kernel[..., :, None], padding=(4, 0))
+
+
+@pytest.mark.slow
+def test_single_class_and_real_digits(test_digits, scorer):
+    images, labels = test_digits
+    metrics = ("is_mnist", "classes")
+    threes = scorer(images[labels == 3], metrics)
+    assert threes["classes_covered"] == 1 and threes["is_mnist"] < 1.1
+    real = scorer(images[5000:], metrics)
+    assert real["classes_covered"] == 10 and real["is_mnist"] > 9.5 and real["class_kl"] < 0.01
+
+
+@pytest.mark.slow
+def test_training_logs_val_metrics_and_keeps_the_best_checkpoint(make_cfg):
+    cfg = make_cfg("trainer.max_epochs=2", "trainer.limit_train_batches=2")
+    metrics = train(cfg)
+    for name in ("fid_mnist", "kid_mnist", "is_mnist", "classes_covered", "class_kl"):
+        assert math.isfinite(metrics[f"val/{name}"])
+    assert 0 <= metrics["val/precision"] <= 1 and 0 <= metrics["val/recall"] <= 1
+    checkpoints = Path(cfg.paths.output_dir) / "checkpoints"
+    assert {p.name for p in checkpoints.iterdir()} == {"last.ckpt", "best.ckpt"}
+    best = torch.load(checkpoints / "best.ckpt", weights_only=False)
+    (state,) = [v for k, v in best["callbacks"].items() if "val/fid_mnist" in k]
+    assert state["best_model_score"].item() <= metrics["val/fid_mnist"] + 1e-9
+
+
+def test_unknown_metric_is_refused():
+    with pytest.raises(ValueError, match=r"unknown metrics \['fid'\]"):
+        SampleMetrics(metrics=["fid"])
+
+
+@pytest.mark.slow
+def test_eval_cli_writes_metrics_json_with_the_real_floor(make_cfg, tmp_path):
+    cfg = make_cfg("model=cdcgan")
+    train(cfg)
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    result = subprocess.run(
+        [sys.executable, "-m", "gan.eval", f"ckpt_path={ckpt}", "n_samples=300",
+         f"out_dir={tmp_path / 'eval'}", "inception=true", "inception_samples=12"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert report["n_samples"] == 300 and report["classifier_sha256"] == WEIGHTS_SHA256
+    assert report["model"].keys() == report["real_floor"].keys() >= {"fid_mnist", "recall"}
+    assert report["real_floor"]["fid_mnist"] < report["model"]["fid_mnist"]
+    assert report["real_floor"]["classes_covered"] == 10
+    assert (tmp_path / "eval" / "samples.png").is_file()
+    assert "fid_mnist" in result.stdout and "real data" in result.stdout
+    assert report["inception"]["samples"] == 12 and len(report["inception"]["sha256"]) == 64
+    assert all(math.isfinite(v) for v in report["inception_fid"].values())
+    assert "Inception FID (12 samples" in result.stdout
