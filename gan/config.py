@@ -5,7 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def sweep_group() -> str | None:
+    """In a multirun, the sweep's name (`<date>_<time>` of its directory); otherwise None.
+    Every job of one sweep logs to the same wandb group."""
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return None
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    sweep_dir = Path(hydra_cfg.sweep.dir)
+    return f"{sweep_dir.parent.name}_{sweep_dir.name}"
+
+
+def register_resolvers() -> None:
+    """`${project_root:}` and `${sweep_group:}`, used by conf/paths and conf/logger."""
+    OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
+    OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)
 
 
 class ConfigError(ValueError):
@@ -69,8 +92,6 @@ def _validate_loss(cfg: DictConfig) -> None:
 def _choice(group: str) -> str:
     """The option chosen for a config group, when Hydra is running; else the group's name."""
     try:
-        from hydra.core.hydra_config import HydraConfig
-
         return str(HydraConfig.get().runtime.choices.get(group, group))
     except ValueError:
         return group

