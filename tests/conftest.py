@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
+from torch.utils.data import DataLoader, TensorDataset
 
 import gan.train  # noqa: F401  (registers the config resolvers)
 
@@ -29,6 +32,23 @@ SMALL = {
     "cdcgan": ["model.generator.width=8", "model.discriminator.width=8"],
     "vae": ["model.encoder.width=8", "model.decoder.width=8"],
 }
+
+
+def fit_on_random_images(model: L.LightningModule, batches: int = 2) -> dict[str, float]:
+    """Fit `model` for one epoch of `batches` batches of 4 random images with random digit
+    labels, on the CPU; return the logged values."""
+    images = torch.rand(batches * 4, 1, 28, 28) * 2 - 1  # (N, 1, 28, 28) in [-1, 1]
+    loader = DataLoader(TensorDataset(images, torch.randint(0, 10, (len(images),))), batch_size=4)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, loader)
+    return {key: float(value) for key, value in trainer.callback_metrics.items()}
 
 
 def compose_config(overrides: list[str], output_dir: Path, mode: str = "RUN") -> DictConfig:

@@ -8,39 +8,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from torch.utils.data import DataLoader, TensorDataset
 
 from gan.config import ConfigError, validate_config
 from gan.nets.norm import D_NORMS
 from gan.train import train
-from tests.conftest import CONFIG_DIR
+from tests.conftest import CONFIG_DIR, fit_on_random_images
 
 pytestmark = pytest.mark.slow
 
 GAN_MODELS = ["cdcgan", "dcgan", "gan"]
 LOSSES = sorted(p.stem for p in (CONFIG_DIR / "loss").glob("*.yaml"))
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
-
-
-def one_step_metrics(model: L.LightningModule, batches: int = 2) -> dict[str, float]:
-    """Fit `model` on a few random batches; return the logged values."""
-    images = torch.rand(batches * 4, 1, 28, 28) * 2 - 1
-    loader = DataLoader(TensorDataset(images, torch.randint(0, 10, (len(images),))), batch_size=4)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(model, loader)
-    return {key: float(value) for key, value in trainer.callback_metrics.items()}
 
 
 @pytest.mark.parametrize("model", GAN_MODELS)
@@ -57,7 +39,7 @@ def test_every_combination_trains_or_is_refused_clearly(make_cfg, model, loss, n
         return
     validate_config(cfg)
     gan = instantiate(cfg.model)
-    metrics = one_step_metrics(gan)
+    metrics = fit_on_random_images(gan)
     assert math.isfinite(metrics["train/loss_d"]) and math.isfinite(metrics["train/loss_g"])
     assert (gan.d_steps, gan.g_steps) == (2, 2)
 
@@ -65,7 +47,7 @@ def test_every_combination_trains_or_is_refused_clearly(make_cfg, model, loss, n
 @pytest.mark.parametrize("loss", LOSSES)
 def test_r1_works_with_every_loss(make_cfg, loss):
     cfg = make_cfg(f"loss={loss}", "loss.r1_gamma=5", "model.discriminator.norm=spectral")
-    metrics = one_step_metrics(instantiate(cfg.model))
+    metrics = fit_on_random_images(instantiate(cfg.model))
     assert metrics["train/d_penalty"] > 0 and math.isfinite(metrics["train/loss_d"])
 
 
@@ -77,7 +59,7 @@ def test_r1_with_batchnorm_is_refused_by_name(make_cfg):
 def test_wgan_clips_the_critic_after_every_step(make_cfg):
     cfg = make_cfg("loss=wgan", "loss.clip_value=0.005", "model.discriminator.norm=none")
     gan = instantiate(cfg.model)
-    one_step_metrics(gan)
+    fit_on_random_images(gan)
     assert max(p.abs().max().item() for p in gan.discriminator.parameters()) <= 0.005
 
 
@@ -87,7 +69,7 @@ def test_per_loss_n_critic_defaults_and_override(make_cfg):
     assert make_cfg("loss=hinge").loss.n_critic == 1
     cfg = make_cfg("loss=wgan", "loss.n_critic=2", "model.discriminator.norm=none")
     gan = instantiate(cfg.model)
-    one_step_metrics(gan, batches=4)
+    fit_on_random_images(gan, batches=4)
     assert (gan.d_steps, gan.g_steps) == (4, 2)
 
 
@@ -100,7 +82,7 @@ def test_ttur_learning_rates_reach_the_optimisers(make_cfg):
 def test_ema_generator_is_used_for_samples_and_can_be_switched_off(make_cfg):
     gan = instantiate(make_cfg().model)
     assert gan.generator_ema is not None and gan.generator_ema.decay == 0.999
-    one_step_metrics(gan, batches=3)
+    fit_on_random_images(gan, batches=3)
     assert gan.sampling_generator is gan.generator_ema.averaged
     z = gan.fixed_noise[:4]
     assert torch.equal(gan.generate(z), gan.generator_ema.averaged.eval()(z))

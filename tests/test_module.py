@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 
-import lightning as L
 import pytest
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from gan.losses import NonSaturatingLoss
 from gan.module import GAN
 from gan.nets import DCGANDiscriminator, DCGANGenerator
+from tests.conftest import fit_on_random_images
 
 
 def snapshot(module: torch.nn.Module) -> list[torch.Tensor]:
@@ -55,25 +54,11 @@ def tiny_gan(record: list, **kwargs) -> GAN:
     )
 
 
-def fit(model: GAN, batches: int) -> None:
-    images = torch.rand(batches * 4, 1, 28, 28) * 2 - 1
-    loader = DataLoader(TensorDataset(images, torch.zeros(len(images))), batch_size=4)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(model, loader)
-
-
 @pytest.mark.parametrize("fresh_noise_for_g", [False, True])
 def test_d_step_updates_only_d_and_g_step_updates_only_g(fresh_noise_for_g):
     record = []
     model = tiny_gan(record, fresh_noise_for_g=fresh_noise_for_g)
-    fit(model, batches=1)
+    fit_on_random_images(model, batches=1)
     assert [name for name, _, _ in record] == ["D", "G"]
     (_, d_changes, d_grads), (_, g_changes, g_grads) = record
     assert d_changes == {"G": False, "D": True}
@@ -86,7 +71,7 @@ def test_d_step_updates_only_d_and_g_step_updates_only_g(fresh_noise_for_g):
 def test_n_critic_takes_that_many_d_steps_per_g_step():
     record = []
     model = tiny_gan(record, loss=NonSaturatingLoss(n_critic=3))
-    fit(model, batches=6)
+    fit_on_random_images(model, batches=6)
     assert [name for name, _, _ in record] == ["D", "D", "D", "G", "D", "D", "D", "G"]
     assert (model.d_steps, model.g_steps, model.images_seen) == (6, 2, 24)
 
@@ -95,7 +80,7 @@ def test_non_finite_loss_stops_with_the_step_and_the_loss_named():
     model = tiny_gan([])
     model.discriminator.forward = lambda x: torch.full((len(x),), float("nan"))
     with pytest.raises(FloatingPointError, match=r"loss_d is nan at D step 0 .*batch 0"):
-        fit(model, batches=2)
+        fit_on_random_images(model, batches=2)
 
 
 def test_latent_dim_must_match_the_generator():
