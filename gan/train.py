@@ -7,7 +7,6 @@ thin Hydra wrapper around it.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from gan.callbacks import ConfigInCheckpoint
 from gan.config import ConfigError, check_checkpoint, register_resolvers, validate_config
 from gan.data import MNISTNotFoundError
 
-log = logging.getLogger(__name__)
 register_resolvers()
 
 
