@@ -70,3 +70,10 @@ def test_missing_mnist_names_the_folder_and_the_files(tmp_path, monkeypatch):
     message = str(error.value)
     assert str(tmp_path / "MNIST" / "raw") in message
     assert all(name in message for name in MNIST_FILES)
+
+
+def test_loader_options_reach_the_dataloaders():
+    datamodule = MNISTDataModule(batch_size=7, num_workers=1, pin_memory=True)
+    datamodule.setup()
+    for loader in (datamodule.train_dataloader(), datamodule.test_dataloader()):
+        assert (loader.batch_size, loader.num_workers, loader.pin_memory) == (7, 1, True)

@@ -129,3 +129,14 @@ def test_every_experiment_trains_a_few_batches(tmp_path):
     for _, path in overrides:
         assert (path.parent.parent / "samples" / "final.png").is_file()
         assert (path.parent.parent / "metrics.json").is_file()
+
+
+def test_rmsprop_and_ema_settings_reach_the_module(make_cfg):
+    cfg = make_cfg(
+        "optim@model.optimizer_d=rmsprop", "ema.decay=0.9", "ema.warmup=false", "loss=wgan"
+    )
+    gan = instantiate(cfg.model)
+    opt_g, opt_d = gan.configure_optimizers()
+    assert type(opt_g).__name__ == "Adam" and type(opt_d).__name__ == "RMSprop"
+    assert opt_d.param_groups[0]["lr"] == 5e-5
+    assert (gan.generator_ema.decay, gan.generator_ema.warmup) == (0.9, False)

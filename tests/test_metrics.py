@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import subprocess
@@ -202,3 +203,16 @@ def test_eval_cli_writes_metrics_json_with_the_real_floor(make_cfg, tmp_path):
     assert report["inception"]["samples"] == 12 and len(report["inception"]["sha256"]) == 64
     assert all(math.isfinite(v) for v in report["inception_fid"].values())
     assert "Inception FID (12 samples" in result.stdout
+
+
+@pytest.mark.slow
+def test_metrics_run_every_n_epochs_and_after_the_last(make_cfg):
+    cfg = make_cfg(
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=1",
+        "callbacks.metrics.every_n_epochs=2",
+    )
+    train(cfg)
+    with open(Path(cfg.paths.output_dir) / "csv" / "metrics.csv") as f:
+        epochs = [row["epoch"] for row in csv.DictReader(f) if row.get("val/fid_mnist")]
+    assert epochs == ["1", "2"]  # after epoch 2 (every 2) and after epoch 3 (the last)

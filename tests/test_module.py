@@ -100,3 +100,14 @@ def test_generate_uses_eval_mode_and_restores_training_mode():
     z = torch.randn(2, 8)
     assert torch.equal(model.generate(z), model.generate(z))  # BatchNorm running stats, no update
     assert model.generator.training
+
+
+@pytest.mark.parametrize(("fresh_noise_for_g", "forwards_per_batch"), [(False, 1), (True, 2)])
+def test_fresh_noise_for_g_draws_a_second_batch_for_the_g_step(
+    fresh_noise_for_g, forwards_per_batch
+):
+    model = tiny_gan([], fresh_noise_for_g=fresh_noise_for_g)
+    calls = []
+    model.generator.register_forward_hook(lambda module, args, out: calls.append(len(out)))
+    fit_on_random_images(model, batches=3)
+    assert len(calls) == 3 * forwards_per_batch
