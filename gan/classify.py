@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gan.data import MNISTDataModule
+from gan.data import MNISTDataModule, as_unit_range
 from gan.metrics.classifier import WEIGHTS_PATH, MNISTClassifier, predict, sha256_of
 
 
@@ -35,7 +35,7 @@ def train_classifier(epochs: int, seed: int, batch_size: int = 128, lr: float = 
     data = MNISTDataModule(val_size=0)
     data.prepare_data()
     data.setup()
-    images = data.train_set.images.unsqueeze(1).float() / 127.5 - 1  # (60000, 1, 28, 28)
+    images = as_unit_range(data.train_set.images)  # (60000, 1, 28, 28)
     labels = data.train_set.labels
     model = MNISTClassifier()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -61,7 +61,7 @@ def train_classifier(epochs: int, seed: int, batch_size: int = 128, lr: float = 
 
 
 def test_accuracy(model: MNISTClassifier, data: MNISTDataModule) -> float:
-    images = data.test_set.images.unsqueeze(1).float() / 127.5 - 1
+    images = as_unit_range(data.test_set.images)
     predicted = predict(model, images).argmax(dim=1)
     return (predicted == data.test_set.labels).float().mean().item()
 

@@ -28,6 +28,13 @@ def scale_to_unit_range(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(127.5).sub_(1.0)
 
 
+def as_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 digits (N, 28, 28) -> (N, 1, 28, 28) in [-1, 1]; float images pass through."""
+    if images.dtype == torch.uint8:
+        return scale_to_unit_range(images).unsqueeze(1)
+    return images
+
+
 class DigitImages(Dataset):
     """MNIST digits as (image (1, 28, 28) in [-1, 1], label) pairs, read from one uint8 tensor.
 

@@ -23,10 +23,9 @@ from rich.table import Table
 from torchvision.utils import save_image
 
 from gan.config import ConfigError, register_resolvers
-from gan.data import MNISTDataModule, MNISTNotFoundError
+from gan.data import MNISTDataModule, MNISTNotFoundError, as_unit_range
 from gan.metrics.classifier import WEIGHTS_SHA256, WeightsError, load_classifier
 from gan.metrics.evaluate import (
-    as_unit_range,
     cached,
     evaluate_images,
     generate_images,
@@ -39,13 +38,18 @@ from gan.sample import load_model
 register_resolvers()
 
 
+def real_training_images(data: MNISTDataModule, n: int, seed: int) -> torch.Tensor:
+    """`n` training digits (n, 1, 28, 28) in [-1, 1], a seeded choice: the real-data floor."""
+    train = data.train_set.images
+    chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
+    return as_unit_range(train[chosen])
+
+
 def real_floor(
     data: MNISTDataModule, classifier, reference, metrics, k: int, n: int, seed: int
 ) -> dict[str, float]:
     """The metrics of `n` real training images (seeded choice) against the test set."""
-    train = data.train_set.images
-    chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
-    return evaluate_images(classifier, as_unit_range(train[chosen]), reference, metrics, k)
+    return evaluate_images(classifier, real_training_images(data, n, seed), reference, metrics, k)
 
 
 def inception_fid(
@@ -58,12 +62,10 @@ def inception_fid(
     reference = cached(
         "inception", test, inception.sha256, lambda x: {"features": inception(x)}, cache_dir
     )["features"]
-    train = data.train_set.images
-    chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
     results = {
         "fid_inception": frechet_distance(inception(generated[:n]), reference),
         "fid_inception_real_floor": frechet_distance(
-            inception(as_unit_range(train[chosen])), reference
+            inception(real_training_images(data, n, seed)), reference
         ),
     }
     info = {"source": inception.source, "path": inception.path, "sha256": inception.sha256,

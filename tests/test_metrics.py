@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from gan.callbacks import SampleMetrics
-from gan.data import MNISTDataModule
+from gan.data import MNISTDataModule, as_unit_range
 from gan.metrics import evaluate
 from gan.metrics.classifier import WEIGHTS_SHA256, load_classifier
 from gan.metrics.evaluate import evaluate_images, reference_statistics
@@ -120,7 +120,7 @@ def test_reference_statistics_are_cached_by_data_and_weights(tmp_path, monkeypat
 def test_digits():
     data = MNISTDataModule()
     data.setup()
-    images = data.test_set.images.unsqueeze(1).float() / 127.5 - 1  # (10000, 1, 28, 28)
+    images = as_unit_range(data.test_set.images)  # (10000, 1, 28, 28)
     return images, data.test_set.labels
 
 

@@ -5,6 +5,7 @@ its 128-d penultimate features are the embedding for MNIST-specific metrics."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -72,14 +73,29 @@ def load_classifier(
     return model.to(device).eval()
 
 
+@dataclass
+class Embedding:
+    """What the classifier makes of a set of images."""
+
+    features: torch.Tensor  # (N, 128) penultimate activations
+    probabilities: torch.Tensor  # (N, 10) softmax
+
+
 @torch.no_grad()
+def embed(classifier: MNISTClassifier, images: torch.Tensor, batch_size: int = 1000) -> Embedding:
+    """Images (N, 1, 28, 28) in [-1, 1] -> features and class probabilities, on the CPU."""
+    device = next(classifier.parameters()).device
+    features, probabilities = [], []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size].to(device, torch.float32)
+        batch_features = classifier.features(batch)
+        features.append(batch_features.cpu())
+        probabilities.append(classifier.head(batch_features).softmax(dim=1).cpu())
+    return Embedding(torch.cat(features), torch.cat(probabilities))
+
+
 def predict(
     classifier: MNISTClassifier, images: torch.Tensor, batch_size: int = 1000
 ) -> torch.Tensor:
     """Class probabilities (N, 10) for images (N, 1, 28, 28) in [-1, 1], in batches."""
-    device = next(classifier.parameters()).device
-    chunks = [
-        classifier(images[i : i + batch_size].to(device)).softmax(dim=1).cpu()
-        for i in range(0, len(images), batch_size)
-    ]
-    return torch.cat(chunks)
+    return embed(classifier, images, batch_size).probabilities

@@ -9,12 +9,12 @@ a conditional one).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from gan.metrics.classifier import WEIGHTS_SHA256, MNISTClassifier
+from gan.data import as_unit_range
+from gan.metrics.classifier import WEIGHTS_SHA256, Embedding, MNISTClassifier, embed
 from gan.metrics.scores import (
     class_statistics,
     frechet_distance,
@@ -24,34 +24,6 @@ from gan.metrics.scores import (
 )
 
 METRICS = ("fid_mnist", "kid_mnist", "is_mnist", "classes", "precision_recall")
-
-
-@dataclass
-class Embedding:
-    """What the classifier makes of a set of images."""
-
-    features: torch.Tensor  # (N, 128) penultimate activations
-    probabilities: torch.Tensor  # (N, 10) softmax
-
-
-@torch.no_grad()
-def embed(classifier: MNISTClassifier, images: torch.Tensor, batch_size: int = 1000) -> Embedding:
-    """Images (N, 1, 28, 28) in [-1, 1] -> features and class probabilities, on the CPU."""
-    device = next(classifier.parameters()).device
-    features, probabilities = [], []
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size].to(device, torch.float32)
-        batch_features = classifier.features(batch)
-        features.append(batch_features.cpu())
-        probabilities.append(classifier.head(batch_features).softmax(dim=1).cpu())
-    return Embedding(torch.cat(features), torch.cat(probabilities))
-
-
-def as_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 digits (N, 28, 28) -> (N, 1, 28, 28) in [-1, 1]; float images pass through."""
-    if images.dtype == torch.uint8:
-        return images.unsqueeze(1).float() / 127.5 - 1
-    return images
 
 
 def cached(
