@@ -8,7 +8,7 @@ SWEEP ?= model=gan,dcgan loss=bce,minimax seed=1,2
 SHARED_MNIST := ../shared/data/MNIST/raw
 MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: install train sweep test lint format data clean
+.PHONY: install train sweep report test lint format strip-notebooks data clean
 
 install: $(STAMP)
 
@@ -29,8 +29,14 @@ data:
 train: install data
 	$(BIN)/python -m gan.train model=dcgan $(ARGS)
 
+# The sweep, then its report (also when some jobs failed: the report lists them).
 sweep: install data
-	$(BIN)/python -m gan.train -m $(SWEEP) $(ARGS)
+	$(BIN)/python -m gan.train -m $(SWEEP) $(ARGS); status=$$?; \
+	$(BIN)/python -m gan.report "$$(ls -td multirun/*/*/ | head -1)"; exit $$status
+
+# The report of a sweep: `make report DIR=multirun/<date>/<time>` (default: the newest).
+report: install
+	$(BIN)/python -m gan.report "$${DIR:-$$(ls -td multirun/*/*/ | head -1)}"
 
 test: install data
 	$(BIN)/python -m pytest $(ARGS)
@@ -42,6 +48,13 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Notebooks are committed without outputs (tests/test_notebook.py checks).
+strip-notebooks: install
+	for nb in notebooks/*.ipynb; do $(BIN)/python -c "import nbformat as n, sys; \
+	nb = n.read(sys.argv[1], 4); \
+	[c.update(outputs=[], execution_count=None) for c in nb.cells if c.cell_type == 'code']; \
+	n.write(nb, sys.argv[1])" $$nb; done
 
 clean:
 	rm -rf outputs multirun .pytest_cache .ruff_cache

@@ -39,9 +39,18 @@ class GenerativeModule(L.LightningModule):
         return self.generate(self.fixed_noise, self.fixed_labels)
 
     def _noise_generator(self) -> torch.Generator:
-        """The RNG behind the training noise: its own, so resume can restore it exactly."""
+        """The RNG behind the training noise: its own, so resume can restore it exactly.
+
+        Under DDP every process draws different noise (the seed is offset by the rank). Only rank
+        0's state is checkpointed, so on resume the other ranks reseed from (seed, rank, D step).
+        """
         if self._noise_rng is None or self._noise_rng.device != self.device:
-            self._noise_rng = torch.Generator(device=self.device).manual_seed(self.noise_seed)
+            rank = self.global_rank
+            seed = self.noise_seed + rank * 1_000_003
+            if rank and self._noise_rng_state is not None:
+                seed += self.d_steps
+                self._noise_rng_state = None
+            self._noise_rng = torch.Generator(device=self.device).manual_seed(seed % 2**63)
             if self._noise_rng_state is not None:
                 try:
                     self._noise_rng.set_state(self._noise_rng_state)
@@ -62,6 +71,10 @@ class GenerativeModule(L.LightningModule):
                 f"(epoch {self.current_epoch}, batch {batch_idx}); training stopped. "
                 "Lower the learning rates, change the loss, or resume from the last checkpoint."
             )
+
+    def count_step_images(self, batch_size: int) -> None:
+        """Add one training step's real images, over all processes, to `images_seen`."""
+        self.images_seen += batch_size * (self.trainer.world_size if self._trainer else 1)
 
     def counters(self) -> dict[str, int]:
         return {"images_seen": self.images_seen, "d_steps": self.d_steps, "g_steps": self.g_steps}

@@ -135,9 +135,14 @@ class SampleMetrics(L.Callback):
         epoch = trainer.current_epoch + 1
         if epoch % self.every_n_epochs and epoch != trainer.max_epochs:
             return
-        self._prepare(trainer)
-        images = generate_images(pl_module, self.num_samples, self.seed)
-        scores = evaluate_images(self._classifier, images, self._reference, self.metrics, self.k)
+        scores = None
+        if trainer.is_global_zero:  # scored once; the other DDP processes wait for the result
+            self._prepare(trainer)
+            images = generate_images(pl_module, self.num_samples, self.seed)
+            reference = self._reference
+            scores = evaluate_images(self._classifier, images, reference, self.metrics, self.k)
+        # Every process logs the same values, so checkpointing on val/fid_mnist agrees across them.
+        scores = trainer.strategy.broadcast(scores, src=0)
         for name, value in scores.items():
             if not name.endswith("_std"):
-                pl_module.log(f"val/{name}", value, prog_bar=name == "fid_mnist")
+                pl_module.log(f"val/{name}", value, prog_bar=name == "fid_mnist", sync_dist=True)

@@ -25,10 +25,46 @@ def sweep_group() -> str | None:
     return f"{sweep_dir.parent.name}_{sweep_dir.name}"
 
 
+WANDB_TAG_LENGTH = 64  # wandb refuses longer tags
+
+
+def override_tags() -> list[str]:
+    """The run's command-line overrides (`loss=hinge`, `seed=2`, ...) as wandb tags, so runs can be
+    filtered and grouped by them; empty outside Hydra."""
+    try:
+        overrides = HydraConfig.get().overrides.task
+    except ValueError:
+        return []
+    return [str(override)[:WANDB_TAG_LENGTH] for override in overrides]
+
+
 def register_resolvers() -> None:
-    """`${project_root:}` and `${sweep_group:}`, used by conf/paths and conf/logger."""
+    """`${project_root:}`, `${sweep_group:}` and `${override_tags:}`, used by conf/paths and
+    conf/logger."""
     OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
     OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)
+    OmegaConf.register_new_resolver("override_tags", override_tags, replace=True)
+
+
+# Launchers that run each job in one process that Lightning's DDP would have to relaunch. It
+# relaunches the process's own command line, which in a multirun is the whole sweep.
+SINGLE_PROCESS_LAUNCHERS = ("BasicLauncher", "JoblibLauncher", "LocalLauncher")
+
+
+def check_launcher(cfg: DictConfig) -> None:
+    """Refuse a multi-process trainer in a multirun whose launcher cannot start its processes."""
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return
+    launcher = str(OmegaConf.select(hydra_cfg, "launcher._target_") or "").rsplit(".", 1)[-1]
+    processes = cfg.trainer.get("devices", 1) != 1 or cfg.trainer.get("num_nodes", 1) != 1
+    if hydra_cfg.mode == RunMode.MULTIRUN and processes and launcher in SINGLE_PROCESS_LAUNCHERS:
+        raise ConfigError(
+            f"trainer.devices={cfg.trainer.get('devices')} in a multirun with {launcher}: "
+            "Lightning would start every extra process by rerunning the whole sweep. Use "
+            "hydra/launcher=slurm (one task per device), or run the jobs one by one without -m."
+        )
 
 
 class ConfigError(ValueError):

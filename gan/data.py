@@ -58,15 +58,22 @@ class DigitImages(Dataset):
 
 
 class EpochShuffleSampler(Sampler[int]):
-    """A random permutation drawn from (seed, epoch) alone.
+    """A random permutation drawn from (seed, epoch) alone, shared out between processes.
 
     Lightning calls `set_epoch` at the start of every epoch, so a run resumed from a checkpoint
-    sees the same order of batches as a run that never stopped.
+    sees the same order of batches as a run that never stopped. Under distributed training every
+    process draws the same permutation and takes every `num_replicas`-th index from `rank` on,
+    all processes the same number (the remainder is left out), so no image is seen twice in an
+    epoch and every process runs the same number of steps.
     """
 
-    def __init__(self, num_items: int, seed: int) -> None:
+    def __init__(self, num_items: int, seed: int, num_replicas: int = 1, rank: int = 0) -> None:
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank={rank}: must be in [0, num_replicas={num_replicas})")
         self.num_items = num_items
         self.seed = seed
+        self.num_replicas = num_replicas
+        self.rank = rank
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -74,10 +81,11 @@ class EpochShuffleSampler(Sampler[int]):
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.num_items, generator=generator).tolist())
+        order = torch.randperm(self.num_items, generator=generator)
+        return iter(order[self.rank : len(self) * self.num_replicas : self.num_replicas].tolist())
 
     def __len__(self) -> int:
-        return self.num_items
+        return self.num_items // self.num_replicas
 
 
 def default_data_dir() -> Path:
@@ -166,8 +174,11 @@ class MNISTDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        # drop_last: BatchNorm and the images/s counter both want full batches.
-        sampler = EpochShuffleSampler(len(self.train_set), self.seed)
+        # drop_last: BatchNorm and the images/s counter both want full batches. Under DDP each
+        # process gets its share (the trainer configs turn Lightning's own sampler swap off).
+        trainer = self.trainer
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        sampler = EpochShuffleSampler(len(self.train_set), self.seed, replicas, rank)
         return self._loader(self.train_set, sampler, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:

@@ -137,7 +137,7 @@ class GAN(GenerativeModule):
             opt_d.step()
             self.loss.after_d_step(self.discriminator)
         self.d_steps += 1
-        self.images_seen += batch_size
+        self.count_step_images(batch_size)
         self.log_dict(
             {
                 "train/d_real": torch.sigmoid(real_scores.detach()).mean(),

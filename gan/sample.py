@@ -31,6 +31,8 @@ def load_model(ckpt_path: str | Path, device: str | torch.device = "cpu") -> Gen
         raise ConfigError(f"ckpt_path={str(ckpt_path)!r}: holds no run config to rebuild from")
     model = instantiate(checkpoint["config"]["model"])
     model.load_state_dict(checkpoint["state_dict"])
+    for name, value in model.counters().items():  # images_seen, d_steps, g_steps
+        setattr(model, name, checkpoint.get("gan", {}).get(name, value))
     return model.to(device).eval()
 
 

@@ -12,12 +12,20 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gan.callbacks import ConfigInCheckpoint
-from gan.config import ConfigError, check_checkpoint, register_resolvers, validate_config
+from gan.config import (
+    ConfigError,
+    check_checkpoint,
+    check_launcher,
+    register_resolvers,
+    validate_config,
+)
 from gan.data import MNISTNotFoundError
 
 register_resolvers()
@@ -42,6 +50,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     Writes `metrics.json`, `checkpoints/last.ckpt` and `samples/*.png` in `cfg.paths.output_dir`.
     """
     validate_config(cfg)
+    check_launcher(cfg)
     if cfg.get("ckpt_path"):
         check_checkpoint(cfg.ckpt_path)
     L.seed_everything(cfg.seed, workers=True)
@@ -64,23 +73,39 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     metrics |= {**model.counters(), "epochs": trainer.current_epoch}
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if trainer.is_global_zero:  # one file per run, however many DDP processes
+        output_dir = Path(cfg.paths.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    """The value a sweeper minimises or maximises: `metrics[cfg.optimized_metric]`, or None."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    if name not in metrics:
+        raise ConfigError(
+            f"optimized_metric={name!r} is not among the run's metrics: {sorted(metrics)} "
+            "(val/* metrics need callbacks.metrics)"
+        )
+    return metrics[name]
+
+
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     try:
-        metrics = train(cfg)
-    except (ConfigError, InstantiationException, MNISTNotFoundError) as error:
+        return optimized_value(cfg, train(cfg))
+    except (ConfigError, InstantiationException, MNISTNotFoundError, FloatingPointError) as error:
+        if _in_multirun():
+            raise  # Hydra records the job as failed (job.json) and runs the sweep's other jobs
         print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except FloatingPointError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
-    return metrics.get(cfg.get("optimized_metric") or "", None)
+        raise SystemExit(1 if isinstance(error, FloatingPointError) else 2) from None
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ class VAE(GenerativeModule):
         loss = reconstruction + self.kl_weight * kl
         self._check_finite("loss", loss, batch_idx)
         self.g_steps += 1
-        self.images_seen += len(images)
+        self.count_step_images(len(images))
         self.log_dict(
             {
                 "train/reconstruction": reconstruction.detach(),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +35,28 @@ SMALL = {
     "cdcgan": ["model.generator.width=8", "model.discriminator.width=8"],
     "vae": ["model.encoder.width=8", "model.decoder.width=8"],
 }
+
+
+# The same, as command-line overrides for `python -m gan.train` in a subprocess.
+TINY_CLI = [
+    "debug=smoke",
+    "trainer.limit_train_batches=2",
+    "data.batch_size=8",
+    "callbacks.metrics.num_samples=100",
+    *SMALL["dcgan"],
+]
+
+
+def run_cli(*args: str, cwd: Path, module: str = "gan.train") -> subprocess.CompletedProcess:
+    """`python -m <module> *args` in `cwd`, wandb offline; output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "WANDB_MODE": "offline"},
+    )
 
 
 def fit_on_random_images(model: L.LightningModule, batches: int = 2) -> dict[str, float]:

@@ -5,34 +5,20 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from gan.config import ConfigError
+from gan.history import wandb_history
 from gan.train import train
-from tests.conftest import CONFIG_DIR
-from tests.wandb_records import history
+from tests.conftest import CONFIG_DIR, run_cli
 
 pytestmark = pytest.mark.slow
 
 MODELS = sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml"))
 LOSSES = sorted(p.stem for p in (CONFIG_DIR / "loss").glob("*.yaml"))
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gan.train", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "WANDB_MODE": "offline"},
-    )
 
 
 def test_short_run_writes_grids_checkpoint_and_finite_losses(make_cfg):
@@ -105,7 +91,7 @@ def test_wandb_offline_keeps_metrics_and_images_in_the_run_dir(make_cfg, tmp_pat
     train(cfg)
     (run_dir,) = (Path(cfg.paths.output_dir) / "wandb").glob("offline-run-*")
     (run_file,) = run_dir.glob("run-*.wandb")
-    rows = history(run_file)
+    rows = wandb_history(run_file)
     losses = [row[k] for row in rows for k in ("train/loss_d", "train/loss_g") if k in row]
     assert len(losses) == 8 and all(math.isfinite(v) for v in losses)
     images = [name for row in rows for name in row.get("samples/filenames", [])]

@@ -1,0 +1,225 @@
+"""`python -m gan.report <multirun dir>`: one row per configuration, mean ± std over seeds.
+
+Reads the `job.json` of every job (see `gan.sweep`), groups the jobs whose overrides differ only
+by `seed`, and writes `report.md` and `report.csv` in the multirun directory (or `--out`). Each
+metric cell is mean ± sample standard deviation over the seeds, with the best seed's value marked
+"best" (lowest for FID, KID and KL; highest for IS, precision, recall and classes). Jobs that
+failed, or never finished, are listed under the table with their error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from gan.sweep import JOB_FILE
+
+# Metric names containing one of these are better when lower; the others listed when higher.
+LOWER_IS_BETTER = ("fid", "kid", "kl", "loss")
+HIGHER_IS_BETTER = ("is_", "precision", "recall", "classes", "psnr", "ssim", "accuracy")
+
+
+@dataclass
+class Job:
+    directory: Path
+    overrides: list[str]
+    status: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def seed(self) -> str | None:
+        return next((o.split("=", 1)[1] for o in self.overrides if _is_seed(o)), None)
+
+
+@dataclass
+class Row:
+    """One configuration: its distinguishing overrides and its jobs, one per seed."""
+
+    label: str
+    jobs: list[Job]
+
+    def values(self, metric: str) -> list[float]:
+        return [job.metrics[metric] for job in self.jobs if metric in job.metrics]
+
+
+def _is_seed(override: str) -> bool:
+    return override.lstrip("+~").split("=", 1)[0] == "seed"
+
+
+def read_jobs(multirun_dir: Path) -> list[Job]:
+    """Every job under `multirun_dir`: those with a job.json, and those Hydra started (they have
+    .hydra/overrides.yaml) that never wrote one."""
+    jobs = []
+    for path in sorted(multirun_dir.rglob(JOB_FILE)):
+        record = json.loads(path.read_text())
+        jobs.append(
+            Job(
+                path.parent,
+                record.get("overrides", []),
+                record.get("status", "unknown"),
+                record.get("metrics", {}),
+                record.get("error"),
+            )
+        )
+    recorded = {job.directory for job in jobs}
+    for path in sorted(multirun_dir.rglob(".hydra/overrides.yaml")):
+        directory = path.parent.parent
+        if directory not in recorded:
+            overrides = yaml.safe_load(path.read_text()) or []
+            jobs.append(Job(directory, overrides, "no job.json", error="no record of an end"))
+    return sorted(jobs, key=lambda job: _natural_key(job.directory.name))
+
+
+def _natural_key(name: str) -> tuple:
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
+def group_by_config(jobs: list[Job]) -> tuple[list[Row], list[str]]:
+    """Completed jobs grouped by their overrides without `seed`. Returns the rows, labelled by the
+    overrides that vary between configurations, and the overrides that all jobs share."""
+    configs: dict[tuple[str, ...], list[Job]] = {}
+    for job in jobs:
+        key = tuple(sorted(o for o in job.overrides if not _is_seed(o)))
+        configs.setdefault(key, []).append(job)
+    shared = set.intersection(*(set(key) for key in configs)) if configs else set()
+    rows = [
+        Row(" ".join(o for o in key if o not in shared) or "(all jobs alike)", config_jobs)
+        for key, config_jobs in configs.items()
+    ]
+    return rows, sorted(shared)
+
+
+def better(metric: str) -> str | None:
+    """ "min", "max", or None for a metric with no known direction."""
+    name = metric.rsplit("/", 1)[-1].lower()
+    if any(part in name for part in LOWER_IS_BETTER):
+        return "min"
+    if any(name.startswith(part) or part in name for part in HIGHER_IS_BETTER):
+        return "max"
+    return None
+
+
+def summarise(values: list[float], direction: str | None) -> dict[str, float | None]:
+    """mean, std (sample, None for one value) and best (None without a direction)."""
+    if not values:
+        return {"mean": None, "std": None, "best": None}
+    std = statistics.stdev(values) if len(values) > 1 else None
+    best = {"min": min, "max": max}[direction](values) if direction else None
+    return {"mean": statistics.fmean(values), "std": std, "best": best}
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return "inf" if math.isinf(value) else f"{value:.3g}"
+
+
+def cell(summary: dict[str, float | None], n: int) -> str:
+    if summary["mean"] is None:
+        return "–"
+    text = _number(summary["mean"])
+    if summary["std"] is not None:
+        text += f" ± {_number(summary['std'])}"
+    if summary["best"] is not None and n > 1:
+        text += f" (best {_number(summary['best'])})"
+    return text
+
+
+def default_metrics(jobs: list[Job]) -> list[str]:
+    """The val/* metrics that some job logged, in the order the first such job logged them."""
+    names: dict[str, None] = {}
+    for job in jobs:
+        names |= dict.fromkeys(m for m in job.metrics if m.startswith("val/"))
+    return list(names)
+
+
+def build_report(multirun_dir: Path, metrics: list[str] | None = None) -> tuple[str, list[dict]]:
+    """The markdown report and the CSV rows for the sweep in `multirun_dir`."""
+    jobs = read_jobs(multirun_dir)
+    if not jobs:
+        raise FileNotFoundError(f"no jobs (no {JOB_FILE} nor .hydra/) under {multirun_dir}")
+    completed = [job for job in jobs if job.status == "completed"]
+    failed = [job for job in jobs if job.status != "completed"]
+    metrics = metrics or default_metrics(completed)
+    rows, shared = group_by_config(completed)
+
+    lines = [f"# Sweep report: {multirun_dir}", ""]
+    lines += [
+        f"{len(completed)} completed jobs in {len(rows)} configurations, {len(failed)} failed."
+    ]
+    if shared:
+        lines += ["", "Shared by all jobs: " + " ".join(f"`{o}`" for o in shared)]
+    lines += ["", "Each cell: mean ± std over seeds (best seed).", ""]
+    lines += ["| configuration | seeds | " + " | ".join(metrics) + " |"]
+    lines += ["|---" * (len(metrics) + 2) + "|"]
+    csv_rows = []
+    for row in rows:
+        seeds = [job.seed or "?" for job in row.jobs]
+        summaries = {m: summarise(row.values(m), better(m)) for m in metrics}
+        cells = [cell(summaries[m], len(row.values(m))) for m in metrics]
+        lines += [f"| {row.label} | {len(seeds)} | " + " | ".join(cells) + " |"]
+        csv_row = {"configuration": row.label, "n_seeds": len(seeds), "seeds": " ".join(seeds)}
+        for m in metrics:
+            csv_row |= {f"{m} {stat}": value for stat, value in summaries[m].items()}
+        csv_rows.append(csv_row)
+    if failed:
+        lines += ["", "## Failed jobs", ""]
+        lines += ["| job | overrides | status | error |", "|---|---|---|---|"]
+        for job in failed:
+            error = (job.error or "").replace("|", "\\|").replace("\n", " ")
+            overrides = " ".join(job.overrides)
+            lines += [f"| {job.directory.name} | {overrides} | {job.status} | {error} |"]
+    return "\n".join(lines) + "\n", csv_rows
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gan.report", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "multirun_dir", type=Path, help="a sweep's directory (multirun/<date>/<time>)"
+    )
+    parser.add_argument("--metrics", help="comma-separated metric names (default: every val/*)")
+    parser.add_argument(
+        "--out", type=Path, help="where to write report.md/.csv (default: the sweep)"
+    )
+    args = parser.parse_args(argv)
+    if not args.multirun_dir.is_dir():
+        print(
+            f"error: {args.multirun_dir} is not a directory (give a multirun/<date>/<time>)",
+            file=sys.stderr,
+        )
+        return 2
+    metrics = args.metrics.split(",") if args.metrics else None
+    try:
+        markdown, rows = build_report(args.multirun_dir, metrics)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    out = args.out or args.multirun_dir
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(markdown)
+    write_csv(out / "report.csv", rows)
+    print(markdown + f"\nwrote {out / 'report.md'} and {out / 'report.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""gan.report's arithmetic and layout on hand-made job records."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from gan.report import better, build_report, main
+
+
+def write_job(root: Path, num: int, overrides: list[str], status: str, **metrics: float) -> None:
+    job = root / str(num)
+    job.mkdir(parents=True)
+    record = {"status": status, "overrides": overrides, "metrics": metrics}
+    if status == "failed":
+        record["error"] = "FloatingPointError: loss_d is nan"
+    (job / "job.json").write_text(json.dumps(record))
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    """2 configurations x 2 seeds, one failed job and one killed before it wrote job.json."""
+    fids = {("bce", 1): 10.0, ("bce", 2): 14.0, ("hinge", 1): 20.0, ("hinge", 2): 26.0}
+    for num, ((loss, seed), fid) in enumerate(fids.items()):
+        overrides = [f"loss={loss}", f"seed={seed}", "trainer.max_epochs=1"]
+        write_job(
+            tmp_path, num, overrides, "completed", **{"val/fid_mnist": fid, "val/recall": fid / 100}
+        )
+    write_job(tmp_path, 4, ["loss=wgan", "seed=1", "trainer.max_epochs=1"], "failed")
+    killed = tmp_path / "5" / ".hydra"
+    killed.mkdir(parents=True)
+    (killed / "overrides.yaml").write_text("- loss=lsgan\n- seed=1\n")
+    return tmp_path
+
+
+def test_rows_hold_mean_std_and_best_of_seeds(sweep):
+    markdown, rows = build_report(sweep)
+    bce, hinge = rows
+    assert (bce["configuration"], bce["n_seeds"], bce["seeds"]) == ("loss=bce", 2, "1 2")
+    assert bce["val/fid_mnist mean"] == 12.0
+    assert bce["val/fid_mnist std"] == pytest.approx(statistics.stdev([10.0, 14.0]))
+    assert bce["val/fid_mnist best"] == 10.0  # lower FID is better
+    assert hinge["val/recall best"] == 0.26  # higher recall is better
+    assert "| loss=bce | 2 | 12 ± 2.83 (best 10) | 0.12 ± 0.0283 (best 0.14) |" in markdown
+    assert "Shared by all jobs: `trainer.max_epochs=1`" in markdown
+    assert "4 completed jobs in 2 configurations, 2 failed." in markdown
+
+
+def test_failed_and_unfinished_jobs_are_listed(sweep):
+    markdown, _ = build_report(sweep)
+    failed = markdown.split("## Failed jobs")[1]
+    assert "| 4 | loss=wgan seed=1 trainer.max_epochs=1 | failed | FloatingPointError" in failed
+    assert "| 5 | loss=lsgan seed=1 | no job.json |" in failed
+
+
+def test_cli_writes_markdown_and_csv(sweep, capsys):
+    assert main([str(sweep), "--metrics", "val/fid_mnist"]) == 0
+    with (sweep / "report.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["configuration"] for row in rows] == ["loss=bce", "loss=hinge"]
+    assert "val/recall mean" not in rows[0]
+    assert (sweep / "report.md").read_text() in capsys.readouterr().out
+
+
+def test_cli_refuses_a_directory_without_jobs(tmp_path, capsys):
+    assert main([str(tmp_path / "missing")]) == 2
+    assert main([str(tmp_path)]) == 2
+    assert "no jobs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("metric", "direction"),
+    [("val/fid_mnist", "min"), ("val/class_kl", "min"), ("val/is_mnist", "max"),
+     ("val/classes_covered", "max"), ("val/precision", "max"), ("epochs", None)],
+)  # fmt: skip
+def test_direction_of_each_metric(metric, direction):
+    assert better(metric) == direction
