@@ -116,6 +116,7 @@ def test_every_experiment_trains_a_few_batches(tmp_path):
             "debug=smoke",
             "trainer.limit_train_batches=2",
             "data.batch_size=8",
+            "callbacks.metrics.num_samples=100",
             f"hydra.sweep.dir={tmp_path}",
         ],
         capture_output=True,
