@@ -92,7 +92,7 @@ def group_by_config(jobs: list[Job]) -> tuple[list[Row], list[str]]:
         configs.setdefault(key, []).append(job)
     shared = set.intersection(*(set(key) for key in configs)) if configs else set()
     rows = [
-        Row(" ".join(o for o in key if o not in shared) or "(all jobs alike)", config_jobs)
+        Row(" ".join(o for o in key if o not in shared) or "(defaults)", config_jobs)
         for key, config_jobs in configs.items()
     ]
     return rows, sorted(shared)
