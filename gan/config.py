@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -10,6 +11,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger(__name__)
 
 
 def sweep_group() -> str | None:
@@ -38,12 +40,35 @@ def override_tags() -> list[str]:
     return [str(override)[:WANDB_TAG_LENGTH] for override in overrides]
 
 
+def native_cpu_bf16() -> bool:
+    """Whether oneDNN computes bfloat16 natively on this CPU (AVX512-BF16 or AMX)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def cpu_precision() -> str:
+    """Lightning's precision for fast=cpu: bf16-mixed where the CPU computes in bfloat16
+    natively, else 32-true (emulated bf16 would be slower than fp32)."""
+    if native_cpu_bf16():
+        return "bf16-mixed"
+    log.warning("fast=cpu: this CPU has no native bfloat16; training in fp32 (32-true)")
+    return "32-true"
+
+
+def gpu_precision() -> str:
+    """Lightning's precision for fast=gpu: bf16-mixed on GPUs with bfloat16 (Ampere and
+    later), else 16-mixed."""
+    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return "bf16-mixed" if bf16 else "16-mixed"
+
+
 def register_resolvers() -> None:
-    """`${project_root:}`, `${sweep_group:}` and `${override_tags:}`, used by conf/paths and
-    conf/logger."""
+    """`${project_root:}`, `${sweep_group:}`, `${override_tags:}`, `${cpu_precision:}` and
+    `${gpu_precision:}`, used by conf/paths, conf/logger and conf/fast."""
     OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
     OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)
     OmegaConf.register_new_resolver("override_tags", override_tags, replace=True)
+    OmegaConf.register_new_resolver("cpu_precision", cpu_precision, replace=True)
+    OmegaConf.register_new_resolver("gpu_precision", gpu_precision, replace=True)
 
 
 # Launchers that run each job in one process that Lightning's DDP would have to relaunch. It

@@ -88,6 +88,39 @@ class EpochShuffleSampler(Sampler[int]):
         return self.num_items // self.num_replicas
 
 
+class DeviceBatches:
+    """Training batches cut from one uint8 tensor held on the device: the fast data path.
+
+    Each epoch follows `sampler`'s permutation (the same order as the DataLoader path, so both
+    paths give the same batches), gathers a batch with one indexing operation on the device and
+    scales it to [-1, 1] there: no workers, no per-image Python, 1 byte per pixel moved once.
+    Incomplete last batches are dropped, as in the DataLoader path. Lightning calls
+    `sampler.set_epoch` at the start of every epoch.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        sampler: EpochShuffleSampler,
+        batch_size: int,
+        device: torch.device | str,
+    ) -> None:
+        self.images = images.to(device)  # (N, 28, 28) uint8
+        self.labels = labels.to(device)  # (N,)
+        self.sampler = sampler
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return len(self.sampler) // self.batch_size
+
+    def __iter__(self):
+        order = torch.tensor(list(self.sampler), device=self.images.device)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            index = order[start : start + self.batch_size]
+            yield scale_to_unit_range(self.images[index]).unsqueeze(1), self.labels[index]
+
+
 def default_data_dir() -> Path:
     """`$GAN_DATA_DIR` when set, else `data/` in the project root."""
     env = os.environ.get(DATA_DIR_ENV)
@@ -110,7 +143,11 @@ def load_mnist(root: str | Path, train: bool) -> MNIST:
 
 class MNISTDataModule(L.LightningDataModule):
     """MNIST scaled to [-1, 1]: a seeded train/validation split of the 60k training images, and the
-    official 10k test set as `test`."""
+    official 10k test set as `test`.
+
+    With `on_device`, training batches come from the training images held on the trainer's
+    device (`DeviceBatches`) instead of a DataLoader.
+    """
 
     def __init__(
         self,
@@ -121,6 +158,7 @@ class MNISTDataModule(L.LightningDataModule):
         val_size: int = 5000,
         seed: int = 0,
         split_seed: int = 1234,
+        on_device: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -134,6 +172,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.val_size = val_size
         self.seed = seed
         self.split_seed = split_seed
+        self.on_device = on_device
         self.train_set: DigitImages | None = None
         self.val_set: DigitImages | None = None
         self.test_set: DigitImages | None = None
@@ -173,12 +212,16 @@ class MNISTDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | DeviceBatches:
         # drop_last: BatchNorm and the images/s counter both want full batches. Under DDP each
         # process gets its share (the trainer configs turn Lightning's own sampler swap off).
         trainer = self.trainer
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
         sampler = EpochShuffleSampler(len(self.train_set), self.seed, replicas, rank)
+        if self.on_device:
+            device = trainer.strategy.root_device if trainer else "cpu"
+            train = self.train_set
+            return DeviceBatches(train.images, train.labels, sampler, self.batch_size, device)
         return self._loader(self.train_set, sampler, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:

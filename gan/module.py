@@ -15,6 +15,7 @@ from gan.losses import AdversarialLoss
 from gan.nets.norm import has_batch_norm
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class GAN(GenerativeModule):
@@ -41,6 +42,10 @@ class GAN(GenerativeModule):
         ema_decay: keep an exponential moving average of G (see `gan.ema`), used for every
             sample and metric; None trains without one.
         ema_warmup: ramp the EMA decay up over the first steps.
+        channels_last: lay out G, D and the batches channels-last (NHWC), which the CPU's oneDNN
+            and GPU tensor cores run faster; the numbers change only by rounding.
+        compile_mode: `torch.compile` G's and D's forward with this mode ("default",
+            "reduce-overhead", "max-autotune"); None runs them eagerly. Checkpoints keep their keys.
     """
 
     def __init__(
@@ -55,8 +60,12 @@ class GAN(GenerativeModule):
         num_fixed_samples: int = 64,
         ema_decay: float | None = 0.999,
         ema_warmup: bool = True,
+        channels_last: bool = False,
+        compile_mode: str | None = None,
     ) -> None:
         super().__init__()
+        if compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode={compile_mode!r}: choose from {COMPILE_MODES}")
         self.latent_dim = latent_dim
         generator_latent = getattr(generator, "latent_dim", latent_dim)
         if generator_latent != latent_dim:
@@ -75,6 +84,8 @@ class GAN(GenerativeModule):
         self.optimizer_g = optimizer_g
         self.optimizer_d = optimizer_d
         self.fresh_noise_for_g = fresh_noise_for_g
+        self.channels_last = channels_last
+        self.compile_mode = compile_mode
         self.generator_ema = EMA(generator, ema_decay, ema_warmup) if ema_decay else None
         self.init_sampling(num_fixed_samples, getattr(generator, "num_classes", None))
 
@@ -107,6 +118,17 @@ class GAN(GenerativeModule):
 
     # ---- training -----------------------------------------------------------------------------
 
+    def setup(self, stage: str) -> None:
+        """The fast path's network options (see `channels_last`, `compile_mode`)."""
+        if self.channels_last:
+            for network in (self.generator, self.discriminator, self.sampling_generator):
+                network.to(memory_format=torch.channels_last)
+        if self.compile_mode and stage == "fit":
+            # Where compilation fails (no C++ compiler, an unsupported op), run eagerly instead.
+            torch._dynamo.config.suppress_errors = True
+            for network in (self.generator, self.discriminator):
+                network.compile(mode=self.compile_mode)
+
     def configure_optimizers(self) -> list[Optimizer]:
         return [
             self.optimizer_g(self.generator.parameters()),
@@ -115,6 +137,8 @@ class GAN(GenerativeModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real, labels = batch  # (B, 1, 28, 28) in [-1, 1], (B,)
+        if self.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
         batch_size = real.shape[0]
         opt_g, opt_d = self.optimizers()
         g_step_due = (self.d_steps + 1) % self.loss.n_critic == 0

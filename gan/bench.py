@@ -1,0 +1,340 @@
+"""Training throughput of the default DCGAN, three ways, in one run: `python -m gan.bench`.
+
+- plain: a plain PyTorch loop written like the classic tutorial (DataLoader, D step, G step
+  reusing the D step's generated batch), on the project's networks, optimisers and data;
+- lightning: the project's GAN module under the Lightning Trainer with its DataModule;
+- fast: the same with the fast path (`fast=cpu` or `fast=gpu`: data on the device, channels-last,
+  bf16 mixed precision, and on a GPU torch.compile, fused Adam and cuDNN benchmark).
+
+All three train the same networks from the same seed, with the same batch size and Adam settings,
+without an EMA generator (the plain loop has none), callbacks or loggers. Each way runs in its own
+process (so peak memory is its own): `warmup` steps, then `repeats` timed windows of `steps`
+steps; a way's figure is the median window. Prints a table and writes `bench.json`; with
+`--fid`, also the time of FID-MNIST on 10k generated samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+WAYS = ("plain", "lightning", "fast")
+QUICK = {"warmup": 3, "steps": 5, "repeats": 3}
+FULL = {"warmup": 10, "steps": 20, "repeats": 5}
+
+
+# ---- one way, in a worker process ---------------------------------------------------------------
+
+
+def compose(device: str, batch_size: int, fast: bool, seed: int, extra: list[str] = ()):
+    """The project's training config for the benchmark: default DCGAN, no EMA."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    import gan.train  # noqa: F401  (registers the config resolvers)
+    from gan.config import PROJECT_ROOT
+
+    overrides = [f"data.batch_size={batch_size}", f"seed={seed}", "ema=null", "logger=none"]
+    overrides += [f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}"]
+    if fast:
+        overrides += [f"fast={'gpu' if device == 'cuda' else 'cpu'}", *extra]
+    with initialize_config_dir(str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        return hydra_compose("train", overrides=overrides)
+
+
+def synchronize(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+class WindowClock:
+    """Times windows of `steps` steps after `warmup` steps; `tick()` after every step."""
+
+    def __init__(self, device: str, warmup: int, steps: int, repeats: int) -> None:
+        self.device = device
+        self.boundaries = {warmup + r * steps for r in range(repeats + 1)}
+        self.total = warmup + repeats * steps
+        self.done = 0
+        self.times: list[float] = []
+
+    def tick(self) -> bool:
+        """Count a step; True once every window is timed."""
+        self.done += 1
+        if self.done in self.boundaries:
+            synchronize(self.device)  # only at window edges: the GPU keeps its queue in between
+            self.times.append(time.perf_counter())
+        return self.done >= self.total
+
+    def windows(self) -> list[float]:
+        return [b - a for a, b in zip(self.times, self.times[1:], strict=False)]
+
+
+def plain_loop(cfg, device: str, clock: WindowClock) -> None:
+    """The tutorial's loop on the project's networks, optimisers and data."""
+    from hydra.utils import instantiate
+    from torch import nn
+    from torch.utils.data import DataLoader
+
+    torch.manual_seed(cfg.seed)
+    data = instantiate(cfg.data)
+    data.setup("fit")
+    loader = DataLoader(
+        data.train_set, batch_size=cfg.data.batch_size, shuffle=True, drop_last=True,
+        pin_memory=device == "cuda",
+    )  # fmt: skip
+    generator = instantiate(cfg.model.generator).to(device)
+    discriminator = instantiate(cfg.model.discriminator).to(device)
+    opt_g = instantiate(cfg.model.optimizer_g)(generator.parameters())
+    opt_d = instantiate(cfg.model.optimizer_d)(discriminator.parameters())
+    criterion = nn.BCEWithLogitsLoss()
+    latent_dim = cfg.model.latent_dim
+    while True:
+        for real, _ in loader:
+            real = real.to(device, non_blocking=True)  # (B, 1, 28, 28)
+            batch = real.shape[0]
+            ones = torch.ones(batch, device=device)
+            zeros = torch.zeros(batch, device=device)
+            fake = generator(torch.randn(batch, latent_dim, device=device))
+            opt_d.zero_grad(set_to_none=True)
+            loss_d = criterion(discriminator(real), ones) + criterion(
+                discriminator(fake.detach()), zeros
+            )
+            loss_d.backward()
+            opt_d.step()
+            opt_g.zero_grad(set_to_none=True)
+            loss_g = criterion(discriminator(fake), ones)
+            loss_g.backward()
+            opt_g.step()
+            if clock.tick():
+                return
+
+
+def lightning_loop(cfg, device: str, clock: WindowClock) -> None:
+    """The project's module and data module under the Trainer its config describes."""
+    import tempfile
+
+    import lightning as L
+    from hydra.utils import instantiate
+
+    class Clock(L.Callback):
+        def on_train_batch_end(self, trainer, *args) -> None:
+            if clock.tick():
+                trainer.should_stop = True
+
+    L.seed_everything(cfg.seed, verbose=False)
+    data = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    with tempfile.TemporaryDirectory() as root:
+        trainer = instantiate(
+            cfg.trainer,
+            default_root_dir=root,
+            max_epochs=-1,
+            callbacks=[Clock()],
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        trainer.fit(model, datamodule=data)
+
+
+LOOPS: dict[str, Callable] = {
+    "plain": plain_loop,
+    "lightning": lightning_loop,
+    "fast": lightning_loop,
+}
+
+
+def peak_memory_mb(device: str) -> float:
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def run_way(way: str, device: str, batch_size: int, warmup: int, steps: int, repeats: int,
+            seed: int, fast_overrides: list[str] = ()) -> dict:  # fmt: skip
+    """Measure one way in this process."""
+    cfg = compose(device, batch_size, fast=way == "fast", seed=seed, extra=fast_overrides)
+    clock = WindowClock(device, warmup, steps, repeats)
+    started = time.perf_counter()
+    LOOPS[way](cfg, device, clock)
+    windows = clock.windows()
+    median = statistics.median(windows)
+    return {
+        "way": way,
+        "batch_size": batch_size,
+        "images_per_s": steps * batch_size / median,
+        "ms_per_step": 1000 * median / steps,
+        "window_images_per_s": [steps * batch_size / w for w in windows],
+        "peak_memory_mb": peak_memory_mb(device),
+        "seconds_in_all": time.perf_counter() - started,
+        "precision": str(cfg.trainer.get("precision", "32-true")) if way != "plain" else "32-true",
+    }
+
+
+# ---- FID-MNIST timing ---------------------------------------------------------------------------
+
+
+def time_fid(device: str, n: int = 10_000, seed: int = 0) -> dict:
+    """Seconds for FID-MNIST of `n` samples of a (fresh) default DCGAN: generation, embedding on
+    the classifier and the Fréchet distance, the real digits' statistics already cached."""
+    from hydra.utils import instantiate
+
+    from gan.metrics.classifier import load_classifier
+    from gan.metrics.evaluate import evaluate_images, generate_images, reference_statistics
+
+    cfg = compose(device, 128, fast=False, seed=seed)
+    data = instantiate(cfg.data)
+    data.setup("test")
+    torch.manual_seed(seed)
+    model = instantiate(cfg.model).to(device).eval()
+    classifier = load_classifier(device=device)
+    reference = reference_statistics(
+        classifier, data.test_set.images, cfg.paths.data_dir + "/stats"
+    )
+    started = time.perf_counter()
+    images = generate_images(model, n, seed)
+    fid = evaluate_images(classifier, images, reference, ["fid_mnist"])["fid_mnist"]
+    return {"n_samples": n, "seconds": time.perf_counter() - started, "fid_mnist": fid}
+
+
+# ---- the driver ---------------------------------------------------------------------------------
+
+
+def in_worker(args: argparse.Namespace, *command: str) -> dict:
+    """Run `python -m gan.bench --worker ...` and return the JSON it prints last."""
+    base = [sys.executable, "-m", "gan.bench", "--device", args.device, "--seed", str(args.seed)]
+    result = subprocess.run([*base, *command], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"bench worker {command} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def machine() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def table(results: list[dict]) -> str:
+    """Markdown: one row per (batch size, way), with each way's ratio to plain at that size."""
+    plain = {r["batch_size"]: r["images_per_s"] for r in results if r["way"] == "plain"}
+    lines = [
+        "| batch | way | precision | images/s | ms/step | peak memory (MB) | x plain |",
+        "|---:|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        ratio = r["images_per_s"] / plain[r["batch_size"]] if r["batch_size"] in plain else None
+        lines.append(
+            f"| {r['batch_size']} | {r['way']} | {r['precision']} | {r['images_per_s']:,.0f} | "
+            f"{r['ms_per_step']:.1f} | {r['peak_memory_mb']:,.0f} | "
+            + (f"{ratio:.2f}" if ratio is not None else "–")
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m gan.bench", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="a short run (under a minute on a CPU)"
+    )
+    parser.add_argument("--batch-sizes", default="128", help="comma-separated, e.g. 64,128,256")
+    parser.add_argument("--ways", default=",".join(WAYS), help=f"any of {','.join(WAYS)}")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--warmup", type=int, help="untimed steps first (default 10; quick 3)")
+    parser.add_argument("--steps", type=int, help="steps per timed window (default 20; quick 5)")
+    parser.add_argument(
+        "--repeats", type=int, help="timed windows, median kept (default 5; quick 3)"
+    )
+    parser.add_argument("--fid", action="store_true", help="also time FID-MNIST on 10k samples")
+    parser.add_argument(
+        "--fast-overrides", default="", help="extra config overrides for `fast`, space-separated "
+        "(e.g. 'model.compile_mode=default')",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("bench.json"))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # a way, or "fid": measure it here
+    args = parser.parse_args(argv)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available here (use --device cpu)")
+    defaults = QUICK if args.quick else FULL
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    ways = args.ways.split(",")
+    if unknown := [w for w in ways if w not in WAYS]:
+        parser.error(f"--ways: unknown {unknown}; choose from {list(WAYS)}")
+    try:
+        sizes = [int(b) for b in args.batch_sizes.split(",")]
+    except ValueError:
+        parser.error(f"--batch-sizes={args.batch_sizes!r}: comma-separated integers")
+    if any(b < 1 for b in sizes) or min(args.warmup, args.steps, args.repeats) < 1:
+        parser.error("batch sizes, --warmup, --steps and --repeats must be >= 1")
+    args.way_list, args.size_list = ways, sizes
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker == "fid":
+        print(json.dumps(time_fid(args.device, seed=args.seed)))
+        return 0
+    if args.worker:
+        size = args.size_list[0]
+        result = run_way(
+            args.worker, args.device, size, args.warmup, args.steps, args.repeats, args.seed,
+            args.fast_overrides.split(),
+        )  # fmt: skip
+        print(json.dumps(result))
+        return 0
+
+    timing = ["--warmup", str(args.warmup), "--steps", str(args.steps)]
+    timing += ["--repeats", str(args.repeats), "--fast-overrides", args.fast_overrides]
+    results = []
+    for size in args.size_list:
+        for way in args.way_list:
+            print(f"{way}, batch {size} ...", file=sys.stderr, flush=True)
+            results.append(in_worker(args, "--worker", way, "--batch-sizes", str(size), *timing))
+    report = {
+        "machine": machine(),
+        "device": args.device,
+        "warmup": args.warmup,
+        "steps": args.steps,
+        "repeats": args.repeats,
+        "fast_overrides": args.fast_overrides.split(),
+        "results": results,
+    }
+    print(f"device {args.device}: {args.warmup} warm-up steps, median of {args.repeats} windows "
+          f"of {args.steps} steps")  # fmt: skip
+    print(table(results))
+    if args.fid:
+        report["fid"] = in_worker(args, "--worker", "fid")
+        fid = report["fid"]
+        print(f"FID-MNIST of {fid['n_samples']:,} samples: {fid['seconds']:.1f} s")
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

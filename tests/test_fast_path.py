@@ -1,0 +1,118 @@
+"""The fast path: device-resident data, channels-last, torch.compile, bf16, and the benchmark."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from torch.utils.data import DataLoader
+
+import gan.config
+from gan.bench import main as bench_main
+from gan.data import DeviceBatches, DigitImages, EpochShuffleSampler
+from gan.train import train
+from tests.conftest import compose_config
+
+
+def test_device_batches_are_the_dataloader_batches_in_the_same_order():
+    images = torch.randint(0, 256, (50, 28, 28), dtype=torch.uint8)
+    labels = torch.randint(0, 10, (50,))
+    batches = []
+    for fast in (False, True):
+        sampler = EpochShuffleSampler(50, seed=7)
+        sampler.set_epoch(3)
+        if fast:
+            loader = DeviceBatches(images, labels, sampler, batch_size=8, device="cpu")
+        else:
+            loader = DataLoader(DigitImages(images, labels), 8, sampler=sampler, drop_last=True)
+        batches.append(list(loader))
+    assert len(batches[0]) == len(batches[1]) == 6  # 50 // 8: the last partial batch dropped
+    for (x0, y0), (x1, y1) in zip(*batches, strict=True):
+        assert x1.shape == (8, 1, 28, 28) and x1.dtype == torch.float32
+        assert torch.equal(x0, x1) and torch.equal(y0, y1)
+
+
+@pytest.mark.slow
+def test_device_data_path_trains_exactly_like_the_dataloader_path(make_cfg, tmp_path):
+    runs = [
+        train(make_cfg(f"data.on_device={on}", output_dir=tmp_path / str(on)))
+        for on in (False, True)
+    ]
+    assert runs[0]["images_seen"] == runs[1]["images_seen"] == 4 * 16
+    for key in ("train/loss_d", "train/loss_g", "train/d_real", "train/d_fake"):
+        assert runs[0][key] == runs[1][key], key
+
+
+@pytest.mark.slow
+def test_channels_last_lays_out_the_networks_and_changes_only_rounding(make_cfg, tmp_path):
+    runs = [
+        train(make_cfg(f"model.channels_last={on}", output_dir=tmp_path / str(on)))
+        for on in (False, True)
+    ]
+    for key in ("train/loss_d", "train/loss_g"):
+        assert runs[1][key] == pytest.approx(runs[0][key], rel=1e-3), key
+    model = instantiate(make_cfg("model.channels_last=true").model)
+    model.setup("fit")
+    for network in (model.generator, model.discriminator, model.sampling_generator):
+        weights = [p for p in network.parameters() if p.dim() == 4]  # convolution kernels
+        assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+
+
+@pytest.mark.slow
+def test_compiled_networks_train_and_keep_their_checkpoint_keys(make_cfg):
+    cfg = make_cfg("model.compile_mode=default", "trainer.limit_train_batches=3")
+    metrics = train(cfg)
+    assert math.isfinite(metrics["train/loss_d"]) and math.isfinite(metrics["train/loss_g"])
+    checkpoint = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    keys = checkpoint["state_dict"].keys()
+    assert "generator.net.0.weight" in keys and not any("_orig_mod" in k for k in keys)
+
+
+def test_unknown_compile_mode_is_refused_by_name(make_cfg):
+    with pytest.raises(Exception, match="compile_mode='fastest'"):
+        instantiate(make_cfg("model.compile_mode=fastest").model)
+
+
+def test_fast_cpu_uses_bf16_only_where_the_cpu_has_it(tmp_path, monkeypatch):
+    for native, expected in ((True, "bf16-mixed"), (False, "32-true")):
+        monkeypatch.setattr(gan.config, "native_cpu_bf16", lambda native=native: native)
+        cfg = compose_config(["fast=cpu"], tmp_path)
+        assert cfg.trainer.precision == expected
+        assert cfg.data.on_device and cfg.model.channels_last
+
+
+def test_fast_gpu_config_asks_for_fused_adam_and_cudnn_benchmark(tmp_path):
+    cfg = compose_config(["fast=gpu"], tmp_path)
+    assert cfg.model.optimizer_g.fused and cfg.model.optimizer_d.fused
+    assert cfg.trainer.benchmark and cfg.trainer.accelerator == "gpu"
+    assert cfg.model.compile_mode == "default"
+
+
+@pytest.mark.slow
+def test_bench_measures_every_way_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    args = ["--device", "cpu", "--batch-sizes", "32", "--warmup", "1", "--steps", "2"]
+    args += ["--repeats", "2", "--fast-overrides", "model.compile_mode=null", "--out", str(out)]
+    assert bench_main(args) == 0
+    report = json.loads(out.read_text())
+    assert [r["way"] for r in report["results"]] == ["plain", "lightning", "fast"]
+    for result in report["results"]:
+        assert result["batch_size"] == 32 and result["images_per_s"] > 0
+        assert len(result["window_images_per_s"]) == 2
+        assert result["peak_memory_mb"] > 0
+    assert report["machine"]["torch"] == torch.__version__
+    assert "| 32 | fast |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--ways", "plain,turbo"], ["--batch-sizes", "64,x"], ["--steps", "0"]],
+)
+def test_bench_refuses_bad_arguments(args, capsys):
+    with pytest.raises(SystemExit):
+        bench_main(args)
+    assert "error:" in capsys.readouterr().err
