@@ -69,24 +69,26 @@ class ConfigInCheckpoint(L.Callback):
 
 
 class ImagesPerSecond(L.Callback):
-    """Training throughput (real images per second, smoothed) in the progress bar and the logs."""
+    """Training throughput (real images per second, smoothed) in the progress bar and the logs,
+    from the module's `images_seen` counter: every process's images under DDP, both domains'
+    for unpaired translation."""
 
     def __init__(self, smoothing: float = 0.9) -> None:
         self.smoothing = smoothing
-        self._last: float | None = None
+        self._last: tuple[float, int] | None = None  # (time, images_seen)
         self._rate: float | None = None
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._last = None  # do not count the pause between epochs
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        now = time.perf_counter()
+        now, seen = time.perf_counter(), pl_module.images_seen
         if self._last is not None:
-            rate = len(batch[0]) / max(now - self._last, 1e-9)
+            rate = (seen - self._last[1]) / max(now - self._last[0], 1e-9)
             s = self.smoothing
             self._rate = rate if self._rate is None else s * self._rate + (1 - s) * rate
             pl_module.log("train/images_per_s", self._rate, prog_bar=True)
-        self._last = now
+        self._last = (now, seen)
 
 
 class SampleMetrics(L.Callback):

@@ -140,7 +140,7 @@ def _validate_loss(cfg: DictConfig) -> None:
     r1_gamma = loss.get("r1_gamma", 0.0)
     _require(r1_gamma >= 0, "loss.r1_gamma", r1_gamma, "a number >= 0 (0 turns R1 off)")
     penalised = r1_gamma > 0 or loss.get("gp_weight", 0) > 0
-    norm = cfg.model.discriminator.get("norm")
+    norm = OmegaConf.select(cfg, "model.discriminator.norm")
     _require(
         not (penalised and norm == "batch"),
         "model.discriminator.norm",
