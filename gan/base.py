@@ -9,13 +9,24 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 
 class GenerativeModule(L.LightningModule):
-    """Base of the GAN and the VAE. Subclasses call `init_sampling` in `__init__`, implement
-    `generate(z, labels)`, and count `images_seen`, `d_steps` and `g_steps` as they train (a VAE
+    """Base of the GAN, the VAE and the image-to-image models. Generators from noise call
+    `init_sampling` in `__init__` and implement `generate(z, labels)`; the image-to-image models
+    call `init_state`. All count `images_seen`, `d_steps` and `g_steps` as they train (a VAE
     counts its steps as G steps)."""
 
     latent_dim: int
 
+    def init_state(self) -> None:
+        """The training noise's own seeded RNG and the step counters (saved in checkpoints)."""
+        self.noise_seed = int(torch.randint(0, 2**62, ()).item())
+        self._noise_rng: torch.Generator | None = None
+        self._noise_rng_state: torch.Tensor | None = None  # from a checkpoint, applied lazily
+        self.images_seen = 0
+        self.d_steps = 0
+        self.g_steps = 0
+
     def init_sampling(self, num_fixed_samples: int, num_classes: int | None = None) -> None:
+        """`init_state`, and the fixed noise (and labels) behind the sample grids."""
         self.num_classes = num_classes
         # Drawn from the global RNG, so fixed by the run's seed; saved in every checkpoint.
         self.register_buffer("fixed_noise", torch.randn(num_fixed_samples, self.latent_dim))
@@ -24,12 +35,7 @@ class GenerativeModule(L.LightningModule):
         self.register_buffer(
             "fixed_labels", torch.arange(num_fixed_samples) * classes // num_fixed_samples
         )
-        self.noise_seed = int(torch.randint(0, 2**62, ()).item())
-        self._noise_rng: torch.Generator | None = None
-        self._noise_rng_state: torch.Tensor | None = None  # from a checkpoint, applied lazily
-        self.images_seen = 0
-        self.d_steps = 0
-        self.g_steps = 0
+        self.init_state()
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
