@@ -7,8 +7,11 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.datasets import MNIST
+
+from gan.tasks.operators import unpaired_split
 
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",
@@ -146,7 +149,9 @@ class MNISTDataModule(L.LightningDataModule):
     official 10k test set as `test`.
 
     With `on_device`, training batches come from the training images held on the trainer's
-    device (`DeviceBatches`) instead of a DataLoader.
+    device (`DeviceBatches`) instead of a DataLoader. With `unpaired`, the training split is cut
+    into two disjoint halves, domains A and B (seeded by `split_seed`), and every training batch
+    is a dict {"a": (images, labels), "b": (images, labels)} drawn from the two independently.
     """
 
     def __init__(
@@ -159,6 +164,7 @@ class MNISTDataModule(L.LightningDataModule):
         seed: int = 0,
         split_seed: int = 1234,
         on_device: bool = False,
+        unpaired: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -173,6 +179,9 @@ class MNISTDataModule(L.LightningDataModule):
         self.seed = seed
         self.split_seed = split_seed
         self.on_device = on_device
+        self.unpaired = unpaired
+        if on_device and unpaired:
+            raise ValueError("on_device=True with unpaired=True: the device path serves one domain")
         self.train_set: DigitImages | None = None
         self.val_set: DigitImages | None = None
         self.test_set: DigitImages | None = None
@@ -212,17 +221,39 @@ class MNISTDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> DataLoader | DeviceBatches:
+    def train_dataloader(self) -> DataLoader | DeviceBatches | CombinedLoader:
         # drop_last: BatchNorm and the images/s counter both want full batches. Under DDP each
         # process gets its share (the trainer configs turn Lightning's own sampler swap off).
         trainer = self.trainer
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
         sampler = EpochShuffleSampler(len(self.train_set), self.seed, replicas, rank)
+        if self.unpaired:
+            return self._unpaired_loaders(replicas, rank)
         if self.on_device:
             device = trainer.strategy.root_device if trainer else "cpu"
             train = self.train_set
             return DeviceBatches(train.images, train.labels, sampler, self.batch_size, device)
         return self._loader(self.train_set, sampler, drop_last=True)
+
+    def domains(self) -> tuple[DigitImages, DigitImages]:
+        """Domains A and B of the unpaired tasks: disjoint halves of the training split."""
+        index_a, index_b = unpaired_split(len(self.train_set), self.split_seed)
+        train = self.train_set
+        return (
+            DigitImages(train.images[index_a], train.labels[index_a]),
+            DigitImages(train.images[index_b], train.labels[index_b]),
+        )
+
+    def _unpaired_loaders(self, replicas: int, rank: int) -> CombinedLoader:
+        domain_a, domain_b = self.domains()
+        # Independent orders: B's sampler is seeded apart from A's, so pairs are never fixed.
+        loaders = {
+            name: self._loader(
+                domain, EpochShuffleSampler(len(domain), seed, replicas, rank), drop_last=True
+            )
+            for name, domain, seed in (("a", domain_a, self.seed), ("b", domain_b, self.seed + 1))
+        }
+        return CombinedLoader(loaders, mode="min_size")
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set)

@@ -20,7 +20,7 @@ import torch
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
-from torchvision.utils import save_image
+from torchvision.utils import make_grid, save_image
 
 from gan.config import ConfigError, register_resolvers
 from gan.data import MNISTDataModule, MNISTNotFoundError, as_unit_range
@@ -31,9 +31,12 @@ from gan.metrics.evaluate import (
     generate_images,
     reference_statistics,
 )
+from gan.metrics.image2image import score_outputs, translate_images
 from gan.metrics.inception import InceptionUnavailable, load_inception
 from gan.metrics.scores import frechet_distance
 from gan.sample import load_model
+from gan.tasks.callbacks import strip
+from gan.tasks.modules import ImageToImage
 
 register_resolvers()
 
@@ -82,6 +85,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     data.prepare_data()
     data.setup()
     classifier = load_classifier()
+    if isinstance(model, ImageToImage):
+        return write_report(cfg, *evaluate_task(cfg, model, data, classifier))
     metrics = list(cfg.metrics)
     reference = reference_statistics(classifier, data.test_set.images, cfg.cache_dir)
 
@@ -105,27 +110,56 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
         report["inception"], report["inception_fid"] = inception_fid(
             images, data, cfg.inception_samples, cfg.cache_dir, cfg.seed
         )
+    grid = make_grid(images[:64], nrow=8, normalize=True, value_range=(-1, 1))
+    return write_report(cfg, report, grid)
+
+
+def evaluate_task(
+    cfg: DictConfig, model: ImageToImage, data: MNISTDataModule, classifier
+) -> tuple[dict, torch.Tensor]:
+    """An image-to-image checkpoint on the first `n_samples` test digits: the task metrics of its
+    outputs against the ground truth, beside those of the input itself taken as the output (the
+    masked digit, the bicubic upsampling, the undilated digit). Returns the report and a strip."""
+    n = min(cfg.n_samples, len(data.test_set))
+    real, labels = as_unit_range(data.test_set.images[:n]), data.test_set.labels[:n]
+    start = time.perf_counter()
+    inputs, outputs, truth = translate_images(model, real, cfg.seed)
+    results = score_outputs(classifier, outputs, truth, labels)
+    seconds = time.perf_counter() - start
+    report = {
+        "checkpoint": str(Path(cfg.ckpt_path).resolve()),
+        "n_samples": n,
+        "reference": "the ground truth of MNIST test digits",
+        "classifier_sha256": WEIGHTS_SHA256,
+        "model": results,
+        "input_as_output": score_outputs(classifier, model.visible(inputs).cpu(), truth, labels),
+        "seconds": seconds,
+    }
+    return report, strip(model, real[:10], cfg.seed)
+
+
+def write_report(cfg: DictConfig, report: dict, image: torch.Tensor) -> dict:
+    """metrics.json and samples.png (a grid in [0, 1]) in `out_dir` (default: <run>/eval/)."""
     out_dir = (
         Path(cfg.out_dir) if cfg.out_dir else Path(cfg.ckpt_path).resolve().parents[1] / "eval"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    save_image(images[:64], out_dir / "samples.png", nrow=8, normalize=True, value_range=(-1, 1))
+    save_image(image, out_dir / "samples.png")
     report["out_dir"] = str(out_dir)
     return report
 
 
 def print_report(report: dict) -> None:
-    table = Table(title=f"{report['checkpoint']}: {report['n_samples']} samples vs MNIST test")
+    table = Table(title=f"{report['checkpoint']}: {report['n_samples']} vs {report['reference']}")
     table.add_column("metric")
     table.add_column("model", justify="right")
-    if "real_floor" in report:
-        table.add_column("real data", justify="right")
+    extra = {"real_floor": "real data", "input_as_output": "input as output"}
+    extra = {key: title for key, title in extra.items() if key in report}
+    for title in extra.values():
+        table.add_column(title, justify="right")
     for name, value in report["model"].items():
-        row = [name, f"{value:.4g}"]
-        if "real_floor" in report:
-            row.append(f"{report['real_floor'][name]:.4g}")
-        table.add_row(*row)
+        table.add_row(name, f"{value:.4g}", *(f"{report[key][name]:.4g}" for key in extra))
     Console().print(table)
     if "inception" in report:
         fid, info = report["inception_fid"], report["inception"]

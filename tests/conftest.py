@@ -28,12 +28,20 @@ FAST = [
     "data.batch_size=16",
     "callbacks.metrics.num_samples=200",
 ]
+# The image-to-image tasks (task=...) score their outputs with callbacks.task_metrics instead.
+FAST_TASK = [*FAST[:-1], "callbacks.task_metrics.num_samples=100"]
+TASK_MODELS = ("pix2pix", "cyclegan")
 # Narrow networks for each model, so a few batches take a fraction of a second.
 SMALL = {
     "dcgan": ["model.generator.width=8", "model.discriminator.width=8"],
     "gan": ["model.generator.hidden=[32,64]", "model.discriminator.hidden=[64,32]"],
     "cdcgan": ["model.generator.width=8", "model.discriminator.width=8"],
     "vae": ["model.encoder.width=8", "model.decoder.width=8"],
+    "pix2pix": ["model.generator.width=8", "model.discriminator.width=8"],
+    "cyclegan": [
+        *(f"model.{net}.width=8" for net in ("generator_ab", "generator_ba")),
+        *(f"model.{net}.width=8" for net in ("discriminator_a", "discriminator_b")),
+    ],
 }
 
 
@@ -101,7 +109,9 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
         """In fast mode the networks of `shrink` (default: the `model=` override, else dcgan)
         are narrowed; `shrink` names the model an experiment selects."""
         model = next((o.split("=", 1)[1] for o in overrides if o.startswith("model=")), "dcgan")
-        extra = [*FAST, *SMALL[shrink or model]] if fast else []
+        shrink = shrink or model
+        small = [*(FAST_TASK if shrink in TASK_MODELS else FAST), *SMALL[shrink]]
+        extra = small if fast else []
         return compose_config([*extra, *overrides], output_dir or tmp_path / "run")
 
     yield make

@@ -3,6 +3,8 @@
 from gan.nets.conditional import ConditionalDCGANGenerator, ProjectionDiscriminator
 from gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init
 from gan.nets.mlp import MLPDiscriminator, MLPGenerator
+from gan.nets.patchgan import PatchGAN
+from gan.nets.unet import UNet
 
 __all__ = [
     "ConditionalDCGANGenerator",
@@ -10,6 +12,8 @@ __all__ = [
     "DCGANGenerator",
     "MLPDiscriminator",
     "MLPGenerator",
+    "PatchGAN",
     "ProjectionDiscriminator",
+    "UNet",
     "dcgan_init",
 ]

@@ -1,0 +1,82 @@
+"""Callbacks of the image-to-image tasks: the input | output | ground-truth strip, and the task
+metrics on the validation split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from torchvision.utils import make_grid, save_image
+
+from gan.callbacks import log_image
+from gan.data import as_unit_range
+from gan.metrics.classifier import load_classifier
+from gan.metrics.image2image import score_outputs, translate_images
+
+
+def strip(model, real: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """A grid (3, H, W) in [0, 1]: inputs, outputs and ground truth of `real` in three rows."""
+    inputs, outputs, truth = translate_images(model, real, seed)
+    rows = torch.cat([model.visible(inputs).cpu(), outputs, truth.cpu()])  # (3n, 1, 28, 28)
+    return make_grid(rows, nrow=len(real), normalize=True, value_range=(-1, 1), pad_value=1)
+
+
+def validation_digits(trainer: L.Trainer, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `n` validation digits (n, 1, 28, 28) in [-1, 1] and their labels."""
+    val = trainer.datamodule.val_set
+    return as_unit_range(val.images[:n]), val.labels[:n]
+
+
+class TranslationStrip(L.Callback):
+    """At the end of every epoch, `<dirpath>/epoch_NNN.png` (and `final.png` after training):
+    `n` validation digits as input | output | ground truth rows, also logged as `samples`."""
+
+    def __init__(self, dirpath: str | Path, n: int = 10) -> None:
+        self.dirpath = Path(dirpath)
+        self.n = n
+
+    def save(self, trainer: L.Trainer, pl_module, name: str) -> None:
+        if not trainer.is_global_zero:
+            return
+        real, _ = validation_digits(trainer, self.n)
+        grid = strip(pl_module, real)
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        save_image(grid, self.dirpath / name)
+        log_image(
+            trainer.loggers, "samples", grid, trainer.fit_loop.epoch_loop._batches_that_stepped
+        )
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
+        self.save(trainer, pl_module, f"epoch_{trainer.current_epoch:03d}.png")
+
+    def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
+        self.save(trainer, pl_module, "final.png")
+
+
+class TranslationMetrics(L.Callback):
+    """Every `every_n_epochs` epochs (and after the last): PSNR, SSIM, FID-MNIST, classifier
+    accuracy and sharpness of the outputs for the first `num_samples` validation digits (the same
+    inputs every time), logged as `val/psnr`, `val/ssim`, `val/fid_mnist`, `val/accuracy`,
+    `val/sharpness` (see gan.metrics.image2image)."""
+
+    def __init__(self, num_samples: int = 2000, every_n_epochs: int = 1, seed: int = 0) -> None:
+        if num_samples < 2 or every_n_epochs < 1:
+            raise ValueError(f"num_samples={num_samples}, every_n_epochs={every_n_epochs}")
+        self.num_samples = num_samples
+        self.every_n_epochs = every_n_epochs
+        self.seed = seed
+        self._classifier = None
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch % self.every_n_epochs and epoch != trainer.max_epochs:
+            return
+        scores = None
+        if trainer.is_global_zero:
+            self._classifier = self._classifier or load_classifier()
+            real, labels = validation_digits(trainer, self.num_samples)
+            _, outputs, truth = translate_images(pl_module, real, self.seed)
+            scores = score_outputs(self._classifier, outputs, truth, labels)
+        for name, value in trainer.strategy.broadcast(scores, src=0).items():
+            pl_module.log(f"val/{name}", value, prog_bar=name == "psnr", sync_dist=True)
