@@ -19,8 +19,6 @@ from torchmetrics.functional.image import (
 from gan.metrics.classifier import MNISTClassifier, embed
 from gan.metrics.scores import frechet_distance
 
-TASK_METRICS = ("psnr", "ssim", "fid_mnist", "accuracy", "sharpness")
-
 
 def to_unit(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] -> [0, 1]."""
