@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 from pathlib import Path
@@ -44,14 +45,25 @@ def _final_state(cfg) -> dict:
     return checkpoint
 
 
-@pytest.mark.parametrize("model", ["dcgan", "gan"])
-def test_resume_gives_the_same_networks_as_an_uninterrupted_run(make_cfg, tmp_path, model):
-    common = [f"model={model}", "trainer.limit_train_batches=3", "loss.n_critic=2"]
-    straight = _final_state(make_cfg(*common, "trainer.max_epochs=2", output_dir=tmp_path / "a"))
-    first = make_cfg(*common, "trainer.max_epochs=1", output_dir=tmp_path / "b1")
+@pytest.mark.parametrize(
+    ("shrink", "overrides"),
+    [
+        ("dcgan", ["model=dcgan", "loss.n_critic=2"]),
+        ("gan", ["model=gan", "loss.n_critic=2"]),
+        ("pix2pix", ["task=inpaint", "model.corruption.kind=boxes"]),  # random masks
+        ("cyclegan", ["task=translate"]),  # two loaders
+    ],
+)
+def test_resume_gives_the_same_networks_as_an_uninterrupted_run(
+    make_cfg, tmp_path, shrink, overrides
+):
+    common = [*overrides, "trainer.limit_train_batches=3"]
+    run = functools.partial(make_cfg, shrink=shrink)
+    straight = _final_state(run(*common, "trainer.max_epochs=2", output_dir=tmp_path / "a"))
+    first = run(*common, "trainer.max_epochs=1", output_dir=tmp_path / "b1")
     train(first)
     resumed = _final_state(
-        make_cfg(
+        run(
             *common,
             "trainer.max_epochs=2",
             f"ckpt_path={Path(first.paths.output_dir) / 'checkpoints' / 'last.ckpt'}",
