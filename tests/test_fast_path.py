@@ -43,6 +43,9 @@ def test_device_data_path_trains_exactly_like_the_dataloader_path(make_cfg, tmp_
         for on in (False, True)
     ]
     assert runs[0]["images_seen"] == runs[1]["images_seen"] == 4 * 16
+    data = instantiate(make_cfg("data.on_device=true").data)
+    data.setup("fit")
+    assert isinstance(data.train_dataloader(), DeviceBatches)  # the option took effect
     for key in ("train/loss_d", "train/loss_g", "train/d_real", "train/d_fake"):
         assert runs[0][key] == runs[1][key], key
 
@@ -67,6 +70,10 @@ def test_compiled_networks_train_and_keep_their_checkpoint_keys(make_cfg):
     cfg = make_cfg("model.compile_mode=default", "trainer.limit_train_batches=3")
     metrics = train(cfg)
     assert math.isfinite(metrics["train/loss_d"]) and math.isfinite(metrics["train/loss_g"])
+    model = instantiate(cfg.model)
+    model.setup("fit")
+    assert model.generator._compiled_call_impl is not None  # compiled in place
+    assert model.discriminator._compiled_call_impl is not None
     checkpoint = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
     keys = checkpoint["state_dict"].keys()
     assert "generator.net.0.weight" in keys and not any("_orig_mod" in k for k in keys)
