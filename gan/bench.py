@@ -1,13 +1,17 @@
-"""Training throughput of the default DCGAN, three ways, in one run: `python -m gan.bench`.
+"""Training throughput of the default DCGAN, four ways, in one run: `python -m gan.bench`.
 
 - plain: a plain PyTorch loop written like the classic tutorial (DataLoader, D step, G step
   reusing the D step's generated batch), on the project's networks, optimisers and data;
 - lightning: the project's GAN module under the Lightning Trainer with its DataModule;
 - fast: the same with the fast path (`fast=cpu` or `fast=gpu`: data on the device, channels-last,
-  bf16 mixed precision, and on a GPU torch.compile, fused Adam and cuDNN benchmark).
+  bf16 mixed precision, and on a GPU torch.compile, fused Adam and cuDNN benchmark);
+- plain-fast: the fastest plain PyTorch loop a skilled user would write for the same networks
+  and settings as `fast`: data on the device with one batched gather per step, D's parameters
+  frozen in the G step, the same precision, layout, compile mode and fused Adam, no framework.
+  `fast / plain-fast` is the cost of this project's framework at the hardware's limit.
 
-All three train the same networks from the same seed, with the same batch size and Adam settings,
-without an EMA generator (the plain loop has none), callbacks or loggers. Each way runs in its own
+All four train the same networks from the same seed, with the same batch size and Adam settings,
+without an EMA generator (the plain loops have none), callbacks or loggers. Each way runs in its own
 process (so peak memory is its own): `warmup` steps, then `repeats` timed windows of `steps`
 steps; a way's figure is the median window. Prints a table and writes `bench.json`; with
 `--fid`, also the time of FID-MNIST on 10k generated samples.
@@ -16,6 +20,7 @@ steps; a way's figure is the median window. Prints a table and writes `bench.jso
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import resource
@@ -28,7 +33,8 @@ from pathlib import Path
 
 import torch
 
-WAYS = ("plain", "lightning", "fast")
+WAYS = ("plain", "lightning", "fast", "plain-fast")
+FAST_WAYS = ("fast", "plain-fast")  # composed with the fast group
 QUICK = {"warmup": 3, "steps": 5, "repeats": 3}
 FULL = {"warmup": 10, "steps": 20, "repeats": 5}
 
@@ -119,6 +125,67 @@ def plain_loop(cfg, device: str, clock: WindowClock) -> None:
                 return
 
 
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a Lightning precision setting; None for full precision."""
+    return {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(str(precision))
+
+
+def plain_fast_loop(cfg, device: str, clock: WindowClock) -> None:
+    """The fast path without the framework: the same networks, optimisers (fused on a GPU),
+    precision, memory layout and compile mode as `fast`, written as one tight loop."""
+    import torch.nn.functional as F
+    from hydra.utils import instantiate
+
+    torch.manual_seed(cfg.seed)
+    torch.backends.cudnn.benchmark = bool(cfg.trainer.get("benchmark"))
+    data = instantiate(cfg.data)
+    data.setup("fit")
+    images = data.train_set.images.to(device)  # (N, 28, 28) uint8, moved once
+    layout = torch.channels_last if cfg.model.channels_last else torch.contiguous_format
+    generator = instantiate(cfg.model.generator).to(device)  # default layout, as in gan.module
+    discriminator = instantiate(cfg.model.discriminator).to(device, memory_format=layout)
+    opt_g = instantiate(cfg.model.optimizer_g)(generator.parameters())
+    opt_d = instantiate(cfg.model.optimizer_d)(discriminator.parameters())
+    g, d = generator, discriminator
+    if cfg.model.compile_mode:
+        g = torch.compile(generator, mode=cfg.model.compile_mode)
+        d = torch.compile(discriminator, mode=cfg.model.compile_mode)
+    dtype = autocast_dtype(cfg.trainer.precision)
+    scaler = torch.amp.GradScaler(device, enabled=dtype == torch.float16)
+    batch, latent_dim = cfg.data.batch_size, cfg.model.latent_dim
+    ones = torch.ones(batch, device=device)
+    zeros = torch.zeros(batch, device=device)
+
+    def autocast():
+        return torch.autocast(device, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+    while True:
+        order = torch.randperm(len(images), device=device)
+        for start in range(0, len(images) - batch + 1, batch):
+            real = images[order[start : start + batch]].unsqueeze(1)  # (B, 1, 28, 28) uint8
+            real = real.float().div_(127.5).sub_(1.0).contiguous(memory_format=layout)
+            with autocast():
+                fake = g(torch.randn(batch, latent_dim, device=device))  # (B, 1, 28, 28)
+                fake = fake.contiguous(memory_format=layout)
+                real_scores, fake_scores = d(real), d(fake.detach())  # (B,), (B,)
+            loss_d = F.binary_cross_entropy_with_logits(real_scores.float(), ones)
+            loss_d = loss_d + F.binary_cross_entropy_with_logits(fake_scores.float(), zeros)
+            opt_d.zero_grad(set_to_none=True)
+            scaler.scale(loss_d).backward()
+            scaler.step(opt_d)
+            discriminator.requires_grad_(False)  # the G step needs no gradients for D
+            with autocast():
+                fake_scores = d(fake)
+            loss_g = F.binary_cross_entropy_with_logits(fake_scores.float(), ones)
+            opt_g.zero_grad(set_to_none=True)
+            scaler.scale(loss_g).backward()
+            scaler.step(opt_g)
+            scaler.update()
+            discriminator.requires_grad_(True)
+            if clock.tick():
+                return
+
+
 def lightning_loop(cfg, device: str, clock: WindowClock) -> None:
     """The project's module and data module under the Trainer its config describes."""
     import tempfile
@@ -152,6 +219,7 @@ LOOPS: dict[str, Callable] = {
     "plain": plain_loop,
     "lightning": lightning_loop,
     "fast": lightning_loop,
+    "plain-fast": plain_fast_loop,
 }
 
 
@@ -164,7 +232,7 @@ def peak_memory_mb(device: str) -> float:
 def run_way(way: str, device: str, batch_size: int, warmup: int, steps: int, repeats: int,
             seed: int, fast_overrides: list[str] = ()) -> dict:  # fmt: skip
     """Measure one way in this process."""
-    cfg = compose(device, batch_size, fast=way == "fast", seed=seed, extra=fast_overrides)
+    cfg = compose(device, batch_size, fast=way in FAST_WAYS, seed=seed, extra=fast_overrides)
     clock = WindowClock(device, warmup, steps, repeats)
     started = time.perf_counter()
     LOOPS[way](cfg, device, clock)
@@ -179,6 +247,7 @@ def run_way(way: str, device: str, batch_size: int, warmup: int, steps: int, rep
         "peak_memory_mb": peak_memory_mb(device),
         "seconds_in_all": time.perf_counter() - started,
         "precision": str(cfg.trainer.get("precision", "32-true")) if way != "plain" else "32-true",
+        "compile_mode": cfg.model.compile_mode if way in FAST_WAYS else None,
     }
 
 
@@ -208,6 +277,47 @@ def time_fid(device: str, n: int = 10_000, seed: int = 0) -> dict:
     return {"n_samples": n, "seconds": time.perf_counter() - started, "fid_mnist": fid}
 
 
+# ---- Inception timing ---------------------------------------------------------------------------
+
+
+def inception_extractor(device: str, weights: Path | None = None):
+    """The project's Inception extractor, or (for timing where the real weights cannot be had) a
+    TorchScript file of the same network given as `weights`, reported as a stand-in."""
+    from gan.metrics.inception import InceptionFeatures, load_inception
+
+    if weights is None:
+        return load_inception(device)
+    network = torch.jit.load(str(weights), map_location="cpu").eval().to(device)
+    sha256 = hashlib.sha256(weights.read_bytes()).hexdigest()
+    source = f"stand-in for timing: {weights.name} (not the verified weights)"
+    return InceptionFeatures(network, source, str(weights), sha256, (-1.0, 255 / 128 - 1))
+
+
+def time_inception(device: str, n: int = 10_000, weights: Path | None = None,
+                   batch_size: int = 250, seed: int = 0) -> dict:  # fmt: skip
+    """Seconds for the Inception features of `n` random 28x28 grey images (resize to 299 included),
+    and how far the device's features are from the CPU's on a few images."""
+    extractor = inception_extractor(device, weights)
+    images = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    extractor(images[:batch_size], batch_size)  # warm-up (cuDNN autotuning, lazy init)
+    synchronize(device)
+    started = time.perf_counter()
+    features = extractor(images, batch_size)  # (n, 2048)
+    seconds = time.perf_counter() - started
+    result = {
+        "n_images": n, "batch_size": batch_size, "seconds": seconds, "images_per_s": n / seconds,
+        "source": extractor.source, "sha256": extractor.sha256,
+    }  # fmt: skip
+    if device != "cpu":
+        on_cpu = inception_extractor("cpu", weights)(images[:16], 16)
+        scale = on_cpu.abs().max().clamp_min(1e-12)
+        difference = (features[:16] - on_cpu).abs().max() / scale
+        result["max_relative_difference_to_cpu"] = float(difference)
+        result["cuda_matmul_tf32"] = torch.backends.cuda.matmul.allow_tf32
+        result["cudnn_tf32"] = torch.backends.cudnn.allow_tf32
+    return result
+
+
 # ---- the driver ---------------------------------------------------------------------------------
 
 
@@ -234,19 +344,25 @@ def machine() -> dict:
 
 
 def table(results: list[dict]) -> str:
-    """Markdown: one row per (batch size, way), with each way's ratio to plain at that size."""
-    plain = {r["batch_size"]: r["images_per_s"] for r in results if r["way"] == "plain"}
-    lines = [
-        "| batch | way | precision | images/s | ms/step | peak memory (MB) | x plain |",
-        "|---:|---|---|---:|---:|---:|---:|",
-    ]
+    """Markdown: one row per (batch size, way), with each way's ratio to plain and to plain-fast
+    at that size."""
+
+    def by_size(way: str) -> dict[int, float]:
+        return {r["batch_size"]: r["images_per_s"] for r in results if r["way"] == way}
+
+    plain, plain_fast = by_size("plain"), by_size("plain-fast")
+
+    def ratio(r: dict, base: dict[int, float]) -> str:
+        size = r["batch_size"]
+        return f"{r['images_per_s'] / base[size]:.2f}" if size in base else "–"
+
+    header = "| batch | way | precision | images/s | ms/step | peak memory (MB) | x plain "
+    lines = [header + "| x plain-fast |", "|---:|---|---|---:|---:|---:|---:|---:|"]
     for r in results:
-        ratio = r["images_per_s"] / plain[r["batch_size"]] if r["batch_size"] in plain else None
         lines.append(
             f"| {r['batch_size']} | {r['way']} | {r['precision']} | {r['images_per_s']:,.0f} | "
-            f"{r['ms_per_step']:.1f} | {r['peak_memory_mb']:,.0f} | "
-            + (f"{ratio:.2f}" if ratio is not None else "–")
-            + " |"
+            f"{r['ms_per_step']:.1f} | {r['peak_memory_mb']:,.0f} | {ratio(r, plain)} | "
+            f"{ratio(r, plain_fast)} |"
         )
     return "\n".join(lines)
 
@@ -266,8 +382,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--fid", action="store_true", help="also time FID-MNIST on 10k samples")
     parser.add_argument(
-        "--fast-overrides", default="", help="extra config overrides for `fast`, space-separated "
-        "(e.g. 'model.compile_mode=default')",
+        "--inception", action="store_true", help="also time Inception features of 10k images"
+    )
+    parser.add_argument(
+        "--inception-file", type=Path, help="time this TorchScript Inception instead of the "
+        "project's weights (a stand-in where they cannot be had; reported as such)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fast-overrides", default="", help="extra config overrides for `fast` and `plain-fast`, "
+        "space-separated (e.g. 'model.compile_mode=default')",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench.json"))
@@ -298,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker == "fid":
         print(json.dumps(time_fid(args.device, seed=args.seed)))
+        return 0
+    if args.worker == "inception":
+        print(json.dumps(time_inception(args.device, weights=args.inception_file, seed=args.seed)))
         return 0
     if args.worker:
         size = args.size_list[0]
@@ -331,6 +457,13 @@ def main(argv: list[str] | None = None) -> int:
         report["fid"] = in_worker(args, "--worker", "fid")
         fid = report["fid"]
         print(f"FID-MNIST of {fid['n_samples']:,} samples: {fid['seconds']:.1f} s")
+    if args.inception:
+        command = ["--worker", "inception"]
+        if args.inception_file:
+            command += ["--inception-file", str(args.inception_file)]
+        report["inception"] = timing = in_worker(args, *command)
+        print(f"Inception features of {timing['n_images']:,} images: {timing['seconds']:.1f} s "
+              f"({timing['images_per_s']:,.0f} images/s; {timing['source']})")  # fmt: skip
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0

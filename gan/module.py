@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable
 
 import torch
@@ -42,8 +41,10 @@ class GAN(GenerativeModule):
         ema_decay: keep an exponential moving average of G (see `gan.ema`), used for every
             sample and metric; None trains without one.
         ema_warmup: ramp the EMA decay up over the first steps.
-        channels_last: lay out G, D and the batches channels-last (NHWC), which the CPU's oneDNN
-            and GPU tensor cores run faster; the numbers change only by rounding.
+        channels_last: lay out D and every batch it scores channels-last (NHWC), which the CPU's
+            oneDNN and GPU tensor cores run faster; the numbers change only by rounding. G keeps
+            the default layout: its first layer maps a 1x1 input, whose layouts are ambiguous,
+            and on an H200 compiled training failed a stride check in that layer's backward.
         compile_mode: `torch.compile` G's and D's forward with this mode ("default",
             "reduce-overhead", "max-autotune"); None runs them eagerly. Checkpoints keep their keys.
     """
@@ -97,6 +98,27 @@ class GAN(GenerativeModule):
             return self.discriminator(images, labels)
         return self.discriminator(images)
 
+    def _layout(self, images: torch.Tensor) -> torch.Tensor:
+        """Images as D takes them: channels-last on the fast path."""
+        if self.channels_last:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def _eager_critic(self, labels: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """D as the gradient penalties call it: eagerly, since they differentiate D's gradient
+        (create_graph) and compiled graphs do not support double backward."""
+
+        def critic(images: torch.Tensor) -> torch.Tensor:
+            with torch.compiler.set_stance("force_eager"):
+                return self._d(images, labels)
+
+        return critic
+
+    def _full_precision(self) -> torch.autocast:
+        """Losses are computed outside autocast, from float32 scores: nn.BCELoss is refused
+        under CUDA autocast, and bf16 would round the loss values."""
+        return torch.autocast(self.device.type, enabled=False)
+
     @property
     def sampling_generator(self) -> nn.Module:
         """The network behind samples and metrics: the EMA generator when there is one."""
@@ -121,8 +143,7 @@ class GAN(GenerativeModule):
     def setup(self, stage: str) -> None:
         """The fast path's network options (see `channels_last`, `compile_mode`)."""
         if self.channels_last:
-            for network in (self.generator, self.discriminator, self.sampling_generator):
-                network.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
         if self.compile_mode and stage == "fit":
             # Where compilation fails (no C++ compiler, an unsupported op), run eagerly instead.
             torch._dynamo.config.suppress_errors = True
@@ -137,8 +158,7 @@ class GAN(GenerativeModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real, labels = batch  # (B, 1, 28, 28) in [-1, 1], (B,)
-        if self.channels_last:
-            real = real.contiguous(memory_format=torch.channels_last)
+        real = self._layout(real)
         batch_size = real.shape[0]
         opt_g, opt_d = self.optimizers()
         g_step_due = (self.d_steps + 1) % self.loss.n_critic == 0
@@ -147,14 +167,15 @@ class GAN(GenerativeModule):
         # Generated outside the toggles: toggling D's optimiser would switch off G's gradients.
         with torch.set_grad_enabled(keep_graph):
             fake = self._g(self.generator, self.sample_noise(batch_size), labels)  # (B, 1, 28, 28)
+            fake = self._layout(fake)
 
         # D step: real scored up, generated scored down; `detach` keeps this step from reaching G.
         with self.toggled_optimizer(opt_d):
-            real_scores = self._d(real, labels)  # (B,)
-            fake_scores = self._d(fake.detach(), labels)  # (B,)
-            loss_d = self.loss.d_loss(real_scores, fake_scores)
-            critic = functools.partial(self._d, labels=labels)
-            penalty = self.loss.d_penalty(critic, real, fake.detach())
+            real_scores = self._d(real, labels).float()  # (B,)
+            fake_scores = self._d(fake.detach(), labels).float()  # (B,)
+            with self._full_precision():
+                loss_d = self.loss.d_loss(real_scores, fake_scores)
+            penalty = self.loss.d_penalty(self._eager_critic(labels), real, fake.detach())
             self._check_finite("loss_d", loss_d + penalty, batch_idx)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d + penalty)
@@ -179,8 +200,10 @@ class GAN(GenerativeModule):
         # G step: D's parameters frozen by the toggle; G wants its images scored as real.
         with self.toggled_optimizer(opt_g):
             if self.fresh_noise_for_g:
-                fake = self._g(self.generator, self.sample_noise(len(labels)), labels)
-            loss_g = self.loss.g_loss(self._d(fake, labels))
+                fake = self._layout(self._g(self.generator, self.sample_noise(len(labels)), labels))
+            fake_scores = self._d(fake, labels).float()  # (B,)
+            with self._full_precision():
+                loss_g = self.loss.g_loss(fake_scores)
             self._check_finite("loss_g", loss_g, batch_idx)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)

@@ -1,0 +1,75 @@
+"""The GPU path, run on a GPU (`gpu` marker): every test here needs CUDA and is skipped without it.
+`make gpu-check` runs them with the rest of the GPU check (gan/gpu_check.py)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan.train import train
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+
+ON_GPU = ["trainer=gpu", "trainer.accelerator=gpu"]  # after make_cfg's trainer.accelerator=cpu
+# Every loss on the GPU fast path (compile, bf16 autocast, fused Adam, data on the device).
+LOSS_RUNS = {
+    "bce": ["loss=bce"],
+    "minimax": ["loss=minimax"],
+    "lsgan": ["loss=lsgan"],
+    "hinge": ["loss=hinge"],
+    "wgan": ["loss=wgan"],
+    "wgan_gp": ["experiment=wgan_gp"],  # a gradient penalty: double backward through D
+    "r1": ["loss=hinge", "loss.r1_gamma=1", "model.discriminator.norm=spectral"],
+    "tutorial": ["experiment=tutorial"],  # sigmoid + nn.BCELoss, refused by CUDA autocast
+}
+
+
+@pytest.mark.parametrize("name", LOSS_RUNS)
+def test_every_loss_trains_on_the_gpu_fast_path(make_cfg, name):
+    shrink = "gan" if name == "tutorial" else "dcgan"
+    batches = 10  # two WGAN generator steps (n_critic 5)
+    cfg = make_cfg(
+        *LOSS_RUNS[name], "fast=gpu", *ON_GPU, f"trainer.limit_train_batches={batches}",
+        shrink=shrink,
+    )  # fmt: skip
+    assert cfg.trainer.precision == ("bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed")
+    metrics = train(cfg)
+    assert metrics["d_steps"] == batches and metrics["g_steps"] >= 2
+    for key in ("train/loss_d", "train/loss_g", "val/fid_mnist"):
+        assert math.isfinite(metrics[key]), key
+
+
+def _train_then_resume(make_cfg, tmp_path: Path, first: list[str], then: list[str]) -> dict:
+    """Two epochs of 3 batches on `first`'s device, then a third epoch resumed on `then`'s."""
+    common = ["trainer.limit_train_batches=3"]
+    cfg = make_cfg(*first, *common, "trainer.max_epochs=2", output_dir=tmp_path / "first")
+    before = train(cfg)
+    checkpoint = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    resumed = make_cfg(
+        *then, *common, "trainer.max_epochs=3", f"ckpt_path={checkpoint}",
+        output_dir=tmp_path / "resumed",
+    )  # fmt: skip
+    after = train(resumed)
+    assert before["d_steps"] == 6 and after["d_steps"] == 9
+    assert after["images_seen"] == 9 * 16 and after["epochs"] == 3
+    assert math.isfinite(after["train/loss_d"]) and math.isfinite(after["val/fid_mnist"])
+    return after
+
+
+def test_checkpoint_saved_on_the_gpu_resumes_on_the_cpu(make_cfg, tmp_path):
+    _train_then_resume(make_cfg, tmp_path, first=ON_GPU, then=["trainer=cpu"])
+
+
+def test_checkpoint_saved_on_the_cpu_resumes_on_the_gpu(make_cfg, tmp_path):
+    _train_then_resume(make_cfg, tmp_path, first=["trainer=cpu"], then=ON_GPU)
+
+
+def test_fast_path_checkpoint_resumes_on_the_cpu(make_cfg, tmp_path):
+    """Compiled, bf16, fused-Adam training on the GPU; the plain CPU path continues it."""
+    _train_then_resume(make_cfg, tmp_path, first=["fast=gpu", *ON_GPU], then=["trainer=cpu"])
