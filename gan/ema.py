@@ -30,12 +30,23 @@ class EMA(nn.Module):
         # Never trained directly; samplers switch it to eval mode while they use it.
         self.averaged = copy.deepcopy(network).requires_grad_(False)
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+        # The count as a Python int, so an update never waits for the device to read the buffer;
+        # read from the buffer once after construction or loading.
+        self._count: int | None = None
+        self.register_load_state_dict_post_hook(EMA._forget_count)
+
+    @staticmethod
+    def _forget_count(module: EMA, incompatible_keys) -> None:
+        module._count = None
 
     @torch.no_grad()
     def update(self, network: nn.Module) -> None:
-        decay = ema_decay_at(int(self.num_updates), self.decay, self.warmup)
+        if self._count is None:
+            self._count = int(self.num_updates)
+        decay = ema_decay_at(self._count, self.decay, self.warmup)
         for average, current in zip(self.averaged.parameters(), network.parameters(), strict=True):
             average.lerp_(current.detach(), 1.0 - decay)
         for average, current in zip(self.averaged.buffers(), network.buffers(), strict=True):
             average.copy_(current)
         self.num_updates += 1
+        self._count += 1

@@ -44,3 +44,17 @@ def test_ema_copy_is_frozen():
 def test_bad_decay_is_refused():
     with pytest.raises(ValueError, match=r"decay=1\.0"):
         EMA(net_with(0.0), 1.0)
+
+
+def test_a_loaded_ema_continues_the_warmup_from_the_saved_count():
+    """The count is kept as a Python int (no wait for the device per update) and reread from the
+    `num_updates` buffer after loading, so a resumed EMA uses the decay of its step."""
+    trained = EMA(net_with(0.0), 0.999, warmup=True)
+    for _ in range(90):
+        trained.update(net_with(0.0))
+    resumed = EMA(net_with(0.0), 0.999, warmup=True)
+    resumed.update(net_with(0.0))  # its own count is now 1
+    resumed.load_state_dict(trained.state_dict())
+    resumed.update(net_with(10.0))  # step 90: decay 0.91, so 0.09 * 10
+    assert resumed.averaged[0].weight[0, 0].item() == pytest.approx(0.9)
+    assert int(resumed.num_updates) == 91

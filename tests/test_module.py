@@ -83,6 +83,36 @@ def test_non_finite_loss_stops_with_the_step_and_the_loss_named():
         fit_on_random_images(model, batches=2)
 
 
+def test_on_an_accelerator_losses_are_checked_later_but_name_the_step(monkeypatch, tmp_path):
+    """The deferred check (no wait for the device at every step) still names the first non-finite
+    step, and raises at the epoch's last batch, before the epoch's checkpoint is written."""
+    import lightning as L
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from gan import base
+
+    monkeypatch.setattr(base, "FINITE_CHECK_EVERY_ON_ACCELERATOR", 50)
+    model = tiny_gan([])
+    monkeypatch.setattr(model, "_checks_at_once", lambda: False)  # as on a GPU
+    scores = model.discriminator.forward
+
+    def d_step_of_batch_2() -> bool:
+        return model.d_steps == model.g_steps == 2
+
+    model.discriminator.forward = lambda x: scores(x) * (float("nan") if d_step_of_batch_2() else 1)
+    images = torch.rand(24, 1, 28, 28) * 2 - 1
+    loader = DataLoader(TensorDataset(images, torch.zeros(24, dtype=torch.long)), batch_size=4)
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(tmp_path, "last")
+    trainer = L.Trainer(
+        accelerator="cpu", max_epochs=1, logger=False, callbacks=[checkpoint],
+        enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    with pytest.raises(FloatingPointError, match=r"loss_d is nan at D step 2 .*batch 2\)"):
+        trainer.fit(model, loader)
+    assert model.d_steps == 5  # raised at the last batch's (index 5) check, not at batch 2's
+    assert not list(tmp_path.iterdir())  # and no checkpoint of the broken epoch was written
+
+
 def test_latent_dim_must_match_the_generator():
     with pytest.raises(ValueError, match="latent_dim=16 does not match the generator's 8"):
         GAN(
