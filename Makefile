@@ -8,7 +8,7 @@ SWEEP ?= model=gan,dcgan loss=bce,minimax seed=1,2
 SHARED_MNIST := ../shared/data/MNIST/raw
 MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: install train sweep report bench test lint format strip-notebooks data clean
+.PHONY: install train sweep report bench gpu-check test lint format strip-notebooks data clean
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ report: install
 bench: install data
 	$(BIN)/python -m gan.bench --fid $(ARGS)
 
+# The GPU check (gan/gpu_check.py): GPU tests, an epoch of the fast path, the benchmark on CUDA,
+# Inception timing; writes gpu_check/gpu_check.json and .log. Without a GPU those parts are skipped.
+gpu-check: install data
+	$(BIN)/python -m gan.gpu_check $(ARGS)
+
 test: install data
 	$(BIN)/python -m pytest $(ARGS)
 
@@ -62,5 +67,5 @@ strip-notebooks: install
 	n.write(nb, sys.argv[1])" $$nb; done
 
 clean:
-	rm -rf outputs multirun .pytest_cache .ruff_cache
+	rm -rf outputs multirun gpu_check .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
