@@ -68,7 +68,10 @@ def load_classifier(
             "(restore them from git, or retrain with `python -m gan.classify` and update "
             "WEIGHTS_SHA256 in gan/metrics/classifier.py)"
         )
-    model = MNISTClassifier()
+    # Built without touching the training RNGs: a run that builds it after a resume must draw the
+    # same dropout masks and penalty weights as the run that never stopped.
+    with torch.random.fork_rng(devices=[]):
+        model = MNISTClassifier()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     # Channels-last: oneDNN's preferred layout, 1.4x faster on the CPU; features agree to 1e-5.
     return model.to(device, memory_format=torch.channels_last).eval()

@@ -91,7 +91,8 @@ def load_inception(device: str | torch.device = "cpu") -> InceptionFeatures:
     if (path := _torch_fidelity_weights()) is not None:
         from torchmetrics.image.fid import NoTrainInceptionV3
 
-        network = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"])
+        with torch.random.fork_rng(devices=[]):  # leave the training RNGs alone (see classifier)
+            network = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"])
         # torch-fidelity takes uint8 pixels and normalises them itself.
         return InceptionFeatures(
             network.to(device), "torchmetrics (torch-fidelity)", str(path), _sha(path, "sha256"),
