@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_warn
 from torchvision.utils import make_grid, save_image
 
 from gan.metrics.classifier import load_classifier
@@ -55,6 +59,50 @@ class SampleGrid(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.save(trainer, pl_module, "final.png")
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint, except that a monitored checkpoint (best.ckpt) keeps meaning
+    "the best so far over the whole run" when a run is resumed into a new directory.
+
+    Lightning forgets the best score when the checkpoint folder changes, so the resumed run would
+    save its own first epoch as best.ckpt however it compared. Here the score and path are carried
+    over, and the earlier run's best file is copied into the new folder (by rank 0, at the start
+    of training) so that best.ckpt there is the earlier best until an epoch beats it.
+    """
+
+    _carried_best: Path | None = None
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        previous = state_dict.get("best_model_path")
+        score = state_dict.get("best_model_score")
+        if self.monitor is None or score is None or not previous:
+            return
+        if state_dict.get("dirpath") == self.dirpath:
+            return  # the same folder: Lightning restored everything
+        if not Path(previous).is_file():
+            rank_zero_warn(
+                f"the best checkpoint of the resumed run ({previous}) is gone: best.ckpt starts "
+                "afresh from this run's epochs"
+            )
+            return
+        target = Path(self.dirpath) / Path(previous).name
+        self._carried_best = Path(previous)
+        self.best_model_score = score
+        self.best_model_path = self.kth_best_model_path = str(target)
+        self.kth_value = score
+        self.best_k_models = {str(target): score}
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._carried_best is not None and trainer.is_global_zero:
+            target = Path(self.best_model_path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+            shutil.copyfile(self._carried_best, partial)
+            os.replace(partial, target)
+        self._carried_best = None
+        super().on_train_start(trainer, pl_module)
 
 
 class ConfigInCheckpoint(L.Callback):

@@ -86,6 +86,33 @@ def test_resume_gives_the_same_networks_as_an_uninterrupted_run(
         assert torch.equal(a["state"][0]["exp_avg"], b["state"][0]["exp_avg"])
 
 
+def test_best_checkpoint_is_the_best_over_the_whole_resumed_run(make_cfg, tmp_path):
+    """best.ckpt of a resumed run is the best epoch of the first run and the resumed one
+    together. Monitored here: the fewest images seen, so the first run's only epoch is the best
+    and the resumed run must carry it (score, path, file) instead of starting afresh."""
+    common = [
+        "trainer.limit_train_batches=3",
+        "callbacks.best_checkpoint.monitor=train/images_seen",
+        "callbacks.best_checkpoint.mode=min",
+    ]
+    first = make_cfg(*common, "trainer.max_epochs=1", output_dir=tmp_path / "first")
+    train(first)
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    resumed = make_cfg(
+        *common, "trainer.max_epochs=3", f"ckpt_path={last}", output_dir=tmp_path / "resumed"
+    )
+    train(resumed)
+    best_path = tmp_path / "resumed" / "checkpoints" / "best.ckpt"
+    best = torch.load(best_path, weights_only=False)
+    assert best["epoch"] == 0 and best["gan"]["images_seen"] == 3 * 16
+    resumed_last = torch.load(
+        tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False
+    )
+    (state,) = [v for k, v in resumed_last["callbacks"].items() if "train/images_seen" in k]
+    assert float(state["best_model_score"]) == 3 * 16
+    assert Path(state["best_model_path"]) == best_path
+
+
 def test_experiments_compose(make_cfg):
     tutorial = make_cfg("experiment=tutorial", shrink="gan")
     assert tutorial.model.generator._target_ == "gan.nets.MLPGenerator"
