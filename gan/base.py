@@ -37,8 +37,13 @@ class GenerativeModule(L.LightningModule):
     def init_state(self) -> None:
         """The training noise's own seeded RNG and the step counters (saved in checkpoints)."""
         self.noise_seed = int(torch.randint(0, 2**62, ()).item())
+        # The run's seed (train() seeds the global RNG before building the model): under DDP each
+        # process reseeds its global RNG (dropout, penalty interpolation) with run_seed + rank.
+        self.run_seed = torch.initial_seed()
         self._noise_rng: torch.Generator | None = None
         self._noise_rng_state: torch.Tensor | None = None  # from a checkpoint, applied lazily
+        self._noise_reseed_step = 0  # > 0: resumed with another number of processes
+        self._rng_restored = False
         self.images_seen = 0
         self.d_steps = 0
         self.g_steps = 0
@@ -66,15 +71,10 @@ class GenerativeModule(L.LightningModule):
     def _noise_generator(self) -> torch.Generator:
         """The RNG behind the training noise: its own, so resume can restore it exactly.
 
-        Under DDP every process draws different noise (the seed is offset by the rank). Only rank
-        0's state is checkpointed, so on resume the other ranks reseed from (seed, rank, D step).
-        """
+        Under DDP every process draws different noise (the seed is offset by the rank), and
+        checkpoints hold every process's state."""
         if self._noise_rng is None or self._noise_rng.device != self.device:
-            rank = self.global_rank
-            seed = self.noise_seed + rank * 1_000_003
-            if rank and self._noise_rng_state is not None:
-                seed += self.d_steps
-                self._noise_rng_state = None
+            seed = self.noise_seed + self.global_rank * 1_000_003 + self._noise_reseed_step
             self._noise_rng = torch.Generator(device=self.device).manual_seed(seed % 2**63)
             if self._noise_rng_state is not None:
                 try:
@@ -132,14 +132,35 @@ class GenerativeModule(L.LightningModule):
 
     # ---- checkpoints --------------------------------------------------------------------------
 
+    def _world(self) -> tuple[int, int]:
+        """(this process's rank, number of processes)."""
+        return (self.global_rank, self.trainer.world_size) if self._trainer else (0, 1)
+
+    def _per_rank(self, state: torch.Tensor) -> list[torch.Tensor]:
+        """Every process's `state` (an RNG state), in rank order; a collective under DDP, made by
+        every process since every process saves each checkpoint."""
+        if self._world()[1] == 1:
+            return [state]
+        gathered = self.trainer.strategy.all_gather(state.to(self.device))  # (world, N)
+        # Each row its own storage: torch.set_rng_state crashes on a view into a larger one.
+        return [row.cpu().clone() for row in gathered]
+
+    def on_fit_start(self) -> None:
+        rank, world = self._world()
+        if world > 1 and not self._rng_restored:  # each process its own stream
+            torch.manual_seed(self.run_seed + rank)
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
+        cuda = torch.cuda.is_initialized() and self.device.type == "cuda"
         checkpoint["gan"] = {
             **self.counters(),
             "noise_seed": self.noise_seed,
-            "noise_rng_state": self._noise_generator().get_state(),
-            "torch_rng_state": torch.get_rng_state(),
-            "cuda_rng_states": cuda_states,
+            "run_seed": self.run_seed,
+            "noise_rng_states": self._per_rank(self._noise_generator().get_state()),
+            "torch_rng_states": self._per_rank(torch.get_rng_state()),
+            "cuda_rng_states": self._per_rank(torch.cuda.get_rng_state(self.device))
+            if cuda
+            else [],
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -148,8 +169,23 @@ class GenerativeModule(L.LightningModule):
         self.d_steps = state["d_steps"]
         self.g_steps = state["g_steps"]
         self.noise_seed = state["noise_seed"]
+        self.run_seed = state.get("run_seed", self.run_seed)
         self._noise_rng = None
-        self._noise_rng_state = state["noise_rng_state"]  # applied on first use, on self.device
-        torch.set_rng_state(state["torch_rng_state"])  # dropout, gradient-penalty interpolation
-        if state["cuda_rng_states"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng_states"])
+        rank, world = self._world()
+        torch_states = state["torch_rng_states"]
+        if len(torch_states) != world:
+            rank_zero_warn(
+                f"the checkpoint was saved by {len(torch_states)} process(es) and is resumed by "
+                f"{world}: every process's RNGs are reseeded from (seed, rank, step), so this run "
+                "continues, but not bit for bit as the saved one would have"
+            )
+            self._noise_reseed_step = self.d_steps + 1
+            torch.manual_seed(self.run_seed + rank + self._noise_reseed_step * 1_000_003)
+        else:
+            # Dropout and gradient-penalty interpolation draw from these.
+            self._noise_rng_state = state["noise_rng_states"][rank]  # applied on first use
+            torch.set_rng_state(torch_states[rank].clone())
+            cuda_states = state["cuda_rng_states"]
+            if cuda_states and torch.cuda.is_available() and self.device.type == "cuda":
+                torch.cuda.set_rng_state(cuda_states[rank], self.device)
+        self._rng_restored = True

@@ -192,7 +192,9 @@ class SampleMetrics(L.Callback):
             reference = self._reference
             scores = evaluate_images(self._classifier, images, reference, self.metrics, self.k)
         # Every process logs the same values, so checkpointing on val/fid_mnist agrees across them.
+        # No sync_dist: the values are already shared, and a synced value would be reduced again
+        # whenever it is read, by a collective that rank 0's progress bar alone would enter.
         scores = trainer.strategy.broadcast(scores, src=0)
         for name, value in scores.items():
             if not name.endswith("_std"):
-                pl_module.log(f"val/{name}", value, prog_bar=name == "fid_mnist", sync_dist=True)
+                pl_module.log(f"val/{name}", value, prog_bar=name == "fid_mnist")

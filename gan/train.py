@@ -27,6 +27,7 @@ from gan.config import (
     validate_config,
 )
 from gan.data import MNISTNotFoundError
+from gan.distributed import stop_even_when_blocked
 
 register_resolvers()
 
@@ -42,6 +43,10 @@ def _finish_wandb(loggers: list) -> None:
         import wandb
 
         wandb.finish()
+
+
+class CollectiveTimeout(RuntimeError):
+    """Under DDP, a process waited on the others longer than the process group's timeout."""
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -63,11 +68,21 @@ def train(cfg: DictConfig) -> dict[str, float]:
     callbacks = [*_instantiate_all(cfg.get("callbacks")), ConfigInCheckpoint(run_config)]
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if trainer.world_size > 1:
+        stop_even_when_blocked()
     for logger in loggers:
         logger.log_hyperparams(run_config)
 
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except RuntimeError as error:
+        if trainer.world_size > 1 and "timed out" in str(error).lower():
+            raise CollectiveTimeout(
+                "a process waited longer than trainer.strategy.timeout "
+                f"({cfg.trainer.strategy.get('timeout')}) for the others, so one of them is "
+                f"stuck or gone; the last checkpoint is intact ({str(error).splitlines()[-1]})"
+            ) from error
+        raise
     finally:
         _finish_wandb(loggers)
 
@@ -101,11 +116,18 @@ def _in_multirun() -> bool:
 def main(cfg: DictConfig) -> float | None:
     try:
         return optimized_value(cfg, train(cfg))
-    except (ConfigError, InstantiationException, MNISTNotFoundError, FloatingPointError) as error:
+    except (
+        ConfigError,
+        InstantiationException,
+        MNISTNotFoundError,
+        FloatingPointError,
+        CollectiveTimeout,
+    ) as error:
         if _in_multirun():
             raise  # Hydra records the job as failed (job.json) and runs the sweep's other jobs
         print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(1 if isinstance(error, FloatingPointError) else 2) from None
+        runtime = isinstance(error, FloatingPointError | CollectiveTimeout)
+        raise SystemExit(1 if runtime else 2) from None
 
 
 if __name__ == "__main__":

@@ -1,9 +1,17 @@
-"""DDP: data sharding, per-rank noise, the launcher guard, and a real 2-process CPU run."""
+"""DDP: data sharding, per-rank noise, the launcher guard, real 2-process CPU runs with the default
+callbacks (resume included), and runs that a stuck process must not hang."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -11,7 +19,8 @@ import torch
 
 from gan.config import ConfigError, check_launcher
 from gan.data import EpochShuffleSampler
-from tests.conftest import TINY_CLI, compose_config, run_cli
+from gan.distributed import STOP_GRACE_S
+from tests.conftest import PROJECT_ROOT, compose_config, run_cli
 
 
 def test_sampler_shares_each_epoch_out_between_ranks_without_overlap():
@@ -46,26 +55,114 @@ def test_multi_process_trainer_is_refused_in_a_basic_multirun(tmp_path):
     check_launcher(compose_config(["trainer=ddp_cpu"], tmp_path))  # a single run is fine
 
 
-@pytest.mark.slow
-def test_ddp_cpu_keeps_both_ranks_identical(tmp_path):
-    run_dir, dumps = tmp_path / "run", tmp_path / "ranks"
+# Two CPU processes with the default callbacks (rich progress bar, metrics, checkpoints, grids):
+# the configuration users run. model=gan: dropout draws from the global RNG.
+DDP_RUN = [
+    "trainer=ddp_cpu", "model=gan", "model.generator.hidden=[32,64]",
+    "model.discriminator.hidden=[64,32]", "trainer.limit_train_batches=3", "data.batch_size=8",
+    "callbacks.metrics.num_samples=100", "logger=csv",
+]  # fmt: skip
+
+
+def _ddp_run(tmp_path, name: str, *overrides: str) -> tuple[Path, dict]:
+    run_dir, dumps = tmp_path / name, tmp_path / f"{name}_ranks"
     result = run_cli(
-        "trainer=ddp_cpu", *TINY_CLI, "trainer.limit_train_batches=3", "logger=csv",
-        f"hydra.run.dir={run_dir}", f"+callbacks.rank_consistency.dump_dir={dumps}", cwd=tmp_path,
+        *DDP_RUN, *overrides, f"hydra.run.dir={run_dir}",
+        f"+callbacks.rank_consistency.dump_dir={dumps}", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Starting with 2 processes" in result.stdout + result.stderr
+    return run_dir, {r: torch.load(dumps / f"rank_{r}.pt") for r in (0, 1)}
 
-    rank0, rank1 = (torch.load(dumps / f"rank_{r}.pt") for r in (0, 1))
-    assert rank0.keys() == rank1.keys()
-    for name in rank0:  # G, D and the EMA generator, bit for bit
-        assert torch.equal(rank0[name], rank1[name]), name
-    assert any(name.startswith("generator_ema.") for name in rank0)
+
+@pytest.mark.slow
+def test_ddp_cpu_with_default_callbacks_keeps_ranks_identical_and_resumes_exactly(tmp_path):
+    run_dir, ranks = _ddp_run(tmp_path, "straight", "trainer.max_epochs=2")
+    for name, value in ranks[0]["state_dict"].items():  # G, D and the EMA generator, bit for bit
+        assert torch.equal(value, ranks[1]["state_dict"][name]), name
+    assert any(name.startswith("generator_ema.") for name in ranks[0]["state_dict"])
+    # Each process its own streams: dropout masks and noise differ between ranks.
+    assert not torch.equal(ranks[0]["torch_rng_state"], ranks[1]["torch_rng_state"])
+    assert not torch.equal(ranks[0]["noise_rng_state"], ranks[1]["noise_rng_state"])
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert math.isfinite(metrics["train/loss_d"]) and math.isfinite(metrics["train/loss_g"])
+    assert math.isfinite(metrics["train/loss_d"]) and math.isfinite(metrics["val/fid_mnist"])
     assert metrics["ddp/param_max_abs_diff"] == 0.0
-    assert metrics["d_steps"] == metrics["g_steps"] == 3
-    assert metrics["images_seen"] == 3 * 8 * 2  # steps x batch x processes
-    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
-    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["epoch_000.png", "final.png"]
+    assert metrics["d_steps"] == metrics["g_steps"] == 6
+    assert metrics["images_seen"] == 6 * 8 * 2  # steps x batch x processes
+    assert {"last.ckpt", "best.ckpt"} <= {p.name for p in (run_dir / "checkpoints").iterdir()}
+    samples = sorted(p.name for p in (run_dir / "samples").iterdir())
+    assert samples == ["epoch_000.png", "epoch_001.png", "final.png"]
+
+    # One epoch, then the second resumed: every rank continues its own RNG streams.
+    first, _ = _ddp_run(tmp_path, "first", "trainer.max_epochs=1")
+    checkpoint = first / "checkpoints" / "last.ckpt"
+    _, resumed = _ddp_run(tmp_path, "resumed", "trainer.max_epochs=2", f"ckpt_path={checkpoint}")
+    for rank in (0, 1):
+        straight, again = ranks[rank], resumed[rank]
+        for key in ("torch_rng_state", "noise_rng_state"):
+            assert torch.equal(straight[key], again[key]), (rank, key)
+        for name, value in straight["state_dict"].items():
+            assert torch.equal(value, again["state_dict"][name]), (rank, name)
+
+
+def _start_stuck_ddp_run(tmp_path, *overrides: str) -> tuple[subprocess.Popen, Path]:
+    """A DDP run whose rank 1 stops answering after the first epoch (tests/ddp_helpers.py);
+    returns the process (rank 0) once rank 1 is stuck. Output goes to tmp_path/output.txt (a
+    pipe would stay open as long as the sleeping rank 1 lives)."""
+    marker = tmp_path / "stuck"
+    command = [
+        sys.executable, "-m", "gan.train", *DDP_RUN, "trainer.max_epochs=2",
+        f"hydra.run.dir={tmp_path / 'run'}", f"+callbacks.stuck.marker={marker}",
+        "+callbacks.stuck._target_=tests.ddp_helpers.StuckPeer", *overrides,
+    ]  # fmt: skip
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(PROJECT_ROOT)}
+    with open(tmp_path / "output.txt", "w") as output:
+        process = subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not marker.exists():
+        assert process.poll() is None, (tmp_path / "output.txt").read_text()[-3000:]
+        assert time.monotonic() < deadline, "rank 1 never got stuck"
+        time.sleep(0.5)
+    time.sleep(3)  # rank 0 is now waiting for rank 1 in a collective
+    return process, marker
+
+
+def _end(process: subprocess.Popen, marker: Path) -> None:
+    """Kill whatever is left of the run (rank 1 sleeps on after rank 0 is gone)."""
+    with contextlib.suppress(ProcessLookupError, ValueError):
+        os.kill(int(marker.read_text()), signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_rank_kept_waiting_fails_after_the_process_group_timeout(tmp_path):
+    # One minute: the timeout also bounds the processes' start-up rendezvous.
+    process, marker = _start_stuck_ddp_run(tmp_path, "trainer.strategy.timeout.minutes=1")
+    try:
+        process.wait(timeout=180)
+    finally:
+        _end(process, marker)
+    output = (tmp_path / "output.txt").read_text()
+    assert process.returncode == 1
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("error: a process waited longer than trainer.strategy.timeout"), last
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_run_blocked_in_a_collective(tmp_path):
+    process, marker = _start_stuck_ddp_run(tmp_path)  # the 10-minute default timeout
+    started = time.monotonic()
+    try:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+    finally:
+        _end(process, marker)
+    output = (tmp_path / "output.txt").read_text()
+    assert process.returncode == 128 + signal.SIGTERM
+    assert time.monotonic() - started < STOP_GRACE_S + 30
+    assert "after SIGTERM" in output, output[-3000:]

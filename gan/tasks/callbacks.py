@@ -78,5 +78,6 @@ class TranslationMetrics(L.Callback):
             real, labels = validation_digits(trainer, self.num_samples)
             _, outputs, truth = translate_images(pl_module, real, self.seed)
             scores = score_outputs(self._classifier, outputs, truth, labels)
+        # Shared values, logged without sync_dist (see gan.callbacks.SampleMetrics).
         for name, value in trainer.strategy.broadcast(scores, src=0).items():
-            pl_module.log(f"val/{name}", value, prog_bar=name == "psnr", sync_dist=True)
+            pl_module.log(f"val/{name}", value, prog_bar=name == "psnr")
