@@ -156,21 +156,3 @@ def _choice(group: str) -> str:
         return str(HydraConfig.get().runtime.choices.get(group, group))
     except ValueError:
         return group
-
-
-def check_checkpoint(path: str | Path) -> None:
-    """Raise `ConfigError` unless `path` is a checkpoint written by this project's training."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"ckpt_path={str(path)!r}: no such file (give the path to a last.ckpt)")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises many types for a damaged file
-        raise ConfigError(
-            f"ckpt_path={str(path)!r}: not a readable checkpoint ({type(error).__name__}: {error})"
-        ) from None
-    if not isinstance(checkpoint, dict) or not {"state_dict", "gan"} <= checkpoint.keys():
-        raise ConfigError(
-            f"ckpt_path={str(path)!r}: not a checkpoint of this project's GAN training "
-            "(expected the keys 'state_dict' and 'gan')"
-        )

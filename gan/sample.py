@@ -14,25 +14,19 @@ from pathlib import Path
 
 import hydra
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torchvision.utils import save_image
 
 from gan.base import GenerativeModule
-from gan.config import ConfigError, check_checkpoint
+from gan.checkpoints import read_checkpoint, rebuild_model
+from gan.config import ConfigError
 from gan.metrics.classifier import MNISTClassifier, load_classifier, predict
 
 
 def load_model(ckpt_path: str | Path, device: str | torch.device = "cpu") -> GenerativeModule:
-    """Rebuild the model a training run saved, from the config stored in its checkpoint."""
-    check_checkpoint(ckpt_path)
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    if "config" not in checkpoint:
-        raise ConfigError(f"ckpt_path={str(ckpt_path)!r}: holds no run config to rebuild from")
-    model = instantiate(checkpoint["config"]["model"])
-    model.load_state_dict(checkpoint["state_dict"])
-    for name, value in model.counters().items():  # images_seen, d_steps, g_steps
-        setattr(model, name, checkpoint.get("gan", {}).get(name, value))
+    """Rebuild the model a training run saved, from the config stored in its checkpoint (read
+    as data; only this project's classes are built, see gan.checkpoints)."""
+    model = rebuild_model(read_checkpoint(ckpt_path), ckpt_path)
     return model.to(device).eval()
 
 

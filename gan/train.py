@@ -19,13 +19,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gan.callbacks import ConfigInCheckpoint
-from gan.config import (
-    ConfigError,
-    check_checkpoint,
-    check_launcher,
-    register_resolvers,
-    validate_config,
-)
+from gan.checkpoints import SafeCheckpointIO, check_fits, read_checkpoint
+from gan.config import ConfigError, check_launcher, register_resolvers, validate_config
 from gan.data import MNISTNotFoundError
 from gan.distributed import stop_even_when_blocked
 
@@ -56,25 +51,30 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """
     validate_config(cfg)
     check_launcher(cfg)
-    if cfg.get("ckpt_path"):
-        check_checkpoint(cfg.ckpt_path)
+    ckpt_path = cfg.get("ckpt_path")
+    checkpoint = read_checkpoint(ckpt_path) if ckpt_path else None  # read once, as data
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    if checkpoint is not None:
+        check_fits(checkpoint, model, f"ckpt_path={str(ckpt_path)!r}")
+    checkpoint_io = SafeCheckpointIO(preloaded={ckpt_path: checkpoint} if ckpt_path else None)
     run_config = OmegaConf.to_container(
         OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"]), resolve=True
     )
     callbacks = [*_instantiate_all(cfg.get("callbacks")), ConfigInCheckpoint(run_config)]
     loggers = _instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[checkpoint_io]
+    )
     if trainer.world_size > 1:
         stop_even_when_blocked()
     for logger in loggers:
         logger.log_hyperparams(run_config)
 
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except RuntimeError as error:
         if trainer.world_size > 1 and "timed out" in str(error).lower():
             raise CollectiveTimeout(

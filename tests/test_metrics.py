@@ -172,7 +172,7 @@ def test_training_logs_val_metrics_and_keeps_the_best_checkpoint(make_cfg):
     assert 0 <= metrics["val/precision"] <= 1 and 0 <= metrics["val/recall"] <= 1
     checkpoints = Path(cfg.paths.output_dir) / "checkpoints"
     assert {p.name for p in checkpoints.iterdir()} == {"last.ckpt", "best.ckpt"}
-    best = torch.load(checkpoints / "best.ckpt", weights_only=False)
+    best = torch.load(checkpoints / "best.ckpt", weights_only=True)
     (state,) = [v for k, v in best["callbacks"].items() if "val/fid_mnist" in k]
     assert state["best_model_score"].item() <= metrics["val/fid_mnist"] + 1e-9
 

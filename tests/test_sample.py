@@ -66,6 +66,6 @@ def test_cli_writes_the_grid_and_refuses_a_bad_digit(checkpoint, tmp_path):
 def test_model_rebuilt_from_checkpoint_generates_what_training_saved(checkpoint):
     ckpt = checkpoint()
     model = load_model(ckpt)
-    state = torch.load(ckpt, weights_only=False)["state_dict"]
+    state = torch.load(ckpt, weights_only=True)["state_dict"]
     assert torch.equal(model.fixed_noise, state["fixed_noise"])
     assert model.generate_fixed().shape == (64, 1, 28, 28)

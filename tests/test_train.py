@@ -40,7 +40,7 @@ def test_short_run_writes_grids_checkpoint_and_finite_losses(make_cfg):
 def _final_state(cfg) -> dict:
     train(cfg)
     checkpoint = torch.load(
-        Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False
+        Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True
     )
     return checkpoint
 
@@ -103,11 +103,9 @@ def test_best_checkpoint_is_the_best_over_the_whole_resumed_run(make_cfg, tmp_pa
     )
     train(resumed)
     best_path = tmp_path / "resumed" / "checkpoints" / "best.ckpt"
-    best = torch.load(best_path, weights_only=False)
+    best = torch.load(best_path, weights_only=True)
     assert best["epoch"] == 0 and best["gan"]["images_seen"] == 3 * 16
-    resumed_last = torch.load(
-        tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False
-    )
+    resumed_last = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)
     (state,) = [v for k, v in resumed_last["callbacks"].items() if "train/images_seen" in k]
     assert float(state["best_model_score"]) == 3 * 16
     assert Path(state["best_model_path"]) == best_path

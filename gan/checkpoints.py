@@ -1,0 +1,189 @@
+"""Checkpoints are data, never code, and are written whole or not at all.
+
+- `read_checkpoint` loads a file with `torch.load(weights_only=True)`: tensors and plain data
+  only, so a crafted pickle cannot run anything. The project's own checkpoints load that way.
+- `rebuild_model` builds the model a checkpoint's stored config describes, refusing any
+  `_target_` outside this project's packages and `torch.optim`, and loads its weights.
+- `check_fits` says in one line when a checkpoint holds another model than the run trains.
+- `SafeCheckpointIO` is the trainer's checkpoint reader and writer: it reads as above and writes
+  to a temporary file beside the checkpoint, then renames it (an interrupted save leaves the
+  previous checkpoint intact and no stray file outside the run), and checks the file is there.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from torch import nn
+
+from gan.config import ConfigError
+
+SAFE_TARGETS = ("gan.", "torch.optim.")  # what a checkpoint's stored config may build
+REQUIRED_KEYS = ("state_dict", "gan")
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint that cannot be used: unreadable, unsafe, or of another model."""
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The checkpoint at `path` as data; `CheckpointError` (one line) if it is missing,
+    unreadable, holds Python objects that would have to run to load, or is not the project's."""
+    path = Path(path)
+    where = f"ckpt_path={str(path)!r}"
+    if not path.is_file():
+        raise CheckpointError(f"{where}: no such file (give the path to a last.ckpt)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        message = str(error)
+        if "Unsupported global" not in message:  # bytes that are no pickle at all
+            detail = message.split("WeightsUnpickler error:")[-1].split("Check the doc")[0]
+            raise CheckpointError(
+                f"{where}: not a readable checkpoint ({' '.join(detail.split())})"
+            ) from None
+        unsafe = message.split("Unsupported global:")[-1].split(" was not an allowed")[0]
+        raise CheckpointError(
+            f"{where}: refused, it holds Python objects beyond tensors and plain data "
+            f"({' '.join(unsafe.split())}), which would run code to load; checkpoints are read "
+            "as data only"
+        ) from None
+    except Exception as error:  # torch raises many types for a damaged file
+        raise CheckpointError(
+            f"{where}: not a readable checkpoint ({type(error).__name__}: {_first_line(error)})"
+        ) from None
+    if not isinstance(checkpoint, dict) or not set(REQUIRED_KEYS) <= checkpoint.keys():
+        raise CheckpointError(
+            f"{where}: not a checkpoint of this project's training "
+            f"(expected the keys {', '.join(map(repr, REQUIRED_KEYS))})"
+        )
+    return checkpoint
+
+
+def check_targets(node: Any, where: str) -> None:
+    """Refuse a config that would build anything outside `SAFE_TARGETS`."""
+    if isinstance(node, dict):
+        target = node.get("_target_")
+        if target is not None and not str(target).startswith(SAFE_TARGETS):
+            raise CheckpointError(
+                f"{where}: refused to build {target!r}: a checkpoint's config may only name "
+                f"classes under {', '.join(SAFE_TARGETS)}"
+            )
+        for value in node.values():
+            check_targets(value, where)
+    elif isinstance(node, list | tuple):
+        for value in node:
+            check_targets(value, where)
+
+
+def _class_path(model: nn.Module) -> str:
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def stored_model_target(checkpoint: dict) -> str | None:
+    model = (checkpoint.get("config") or {}).get("model") or {}
+    return model.get("_target_")
+
+
+def check_fits(checkpoint: dict, model: nn.Module, where: str = "ckpt_path") -> None:
+    """`CheckpointError` unless the checkpoint holds weights of `model`'s class and shapes."""
+    stored, mine = stored_model_target(checkpoint), _class_path(model)
+    if stored is not None and stored != mine:
+        raise CheckpointError(
+            f"{where}: holds a {stored} checkpoint, but this run builds {mine}: choose the "
+            "model (and task) the checkpoint was trained with"
+        )
+    expected = model.state_dict()
+    weights = checkpoint["state_dict"]
+    missing = [key for key in expected if key not in weights]
+    unexpected = [key for key in weights if key not in expected]
+    resized = [
+        key
+        for key in expected
+        if key in weights and tuple(expected[key].shape) != tuple(weights[key].shape)
+    ]
+    if missing or unexpected or resized:
+        found = {"missing": missing, "unexpected": unexpected, "of another shape": resized}
+        detail = "; ".join(f"{what} {keys[0]!r}" for what, keys in found.items() if keys)
+        raise CheckpointError(
+            f"{where}: its weights do not fit {mine} as configured ({detail}): use the model "
+            "options it was trained with"
+        )
+
+
+def rebuild_model(checkpoint: dict, path: str | Path) -> nn.Module:
+    """The model `checkpoint`'s stored run config describes, with its weights and counters."""
+    where = f"ckpt_path={str(path)!r}"
+    config = (checkpoint.get("config") or {}).get("model")
+    if not config:
+        raise CheckpointError(f"{where}: holds no run config to rebuild the model from")
+    check_targets(config, where)
+    model = instantiate(config)
+    check_fits(checkpoint, model, where)
+    model.load_state_dict(checkpoint["state_dict"])
+    for name, value in model.counters().items():  # images_seen, d_steps, g_steps
+        setattr(model, name, checkpoint["gan"].get(name, value))
+    return model
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """The trainer's checkpoint I/O: reads with `read_checkpoint`, writes atomically beside the
+    target (`.<name>.<pid>.partial`, then a rename), removes what a killed save left there, and
+    raises if the file is not there afterwards.
+
+    `preloaded` maps paths already read (train() reads a resumed checkpoint once, to check it
+    before training) to their contents, so the trainer does not read them again.
+    """
+
+    def __init__(self, preloaded: dict[str | Path, dict] | None = None) -> None:
+        super().__init__()
+        self.preloaded = {Path(path).resolve(): data for path, data in (preloaded or {}).items()}
+
+    def save_checkpoint(
+        self, checkpoint: dict, path: str | Path, storage_options: Any | None = None
+    ) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f".{path.name}.*.partial"):
+            pid = stale.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and not _alive(int(pid)):
+                stale.unlink(missing_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:
+            with open(partial, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(partial, path)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        if not path.is_file():
+            raise OSError(f"checkpoint {path} is not there after saving it")
+
+    def load_checkpoint(
+        self, path: str | Path, map_location: Any | None = None, weights_only: bool | None = None
+    ) -> dict:
+        preloaded = self.preloaded.pop(Path(path).resolve(), None)
+        return preloaded if preloaded is not None else read_checkpoint(path)
