@@ -6,13 +6,12 @@
   `_target_` outside this project's packages and `torch.optim`, and loads its weights.
 - `check_fits` says in one line when a checkpoint holds another model than the run trains.
 - `SafeCheckpointIO` is the trainer's checkpoint reader and writer: it reads as above and writes
-  to a temporary file beside the checkpoint, then renames it (an interrupted save leaves the
-  previous checkpoint intact and no stray file outside the run), and checks the file is there.
+  through gan.atomic (an interrupted save leaves the previous checkpoint intact and no stray
+  file outside the run's folder), and checks the file is there.
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from hydra.utils import instantiate
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import nn
 
+from gan.atomic import save_torch
 from gan.config import ConfigError
 
 SAFE_TARGETS = ("gan.", "torch.optim.")  # what a checkpoint's stored config may build
@@ -137,20 +137,10 @@ def rebuild_model(checkpoint: dict, path: str | Path) -> nn.Module:
     return model
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class SafeCheckpointIO(TorchCheckpointIO):
-    """The trainer's checkpoint I/O: reads with `read_checkpoint`, writes atomically beside the
-    target (`.<name>.<pid>.partial`, then a rename), removes what a killed save left there, and
-    raises if the file is not there afterwards.
+    """The trainer's checkpoint I/O: reads with `read_checkpoint`, writes whole or not at all
+    beside the target (gan.atomic: a temporary file in the same folder, then a rename; what a
+    killed save left there is removed by the next), and raises if the file is not there after.
 
     `preloaded` maps paths already read (train() reads a resumed checkpoint once, to check it
     before training) to their contents, so the trainer does not read them again.
@@ -163,23 +153,8 @@ class SafeCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(
         self, checkpoint: dict, path: str | Path, storage_options: Any | None = None
     ) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in path.parent.glob(f".{path.name}.*.partial"):
-            pid = stale.name.rsplit(".", 2)[-2]
-            if pid.isdigit() and not _alive(int(pid)):
-                stale.unlink(missing_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        try:
-            with open(partial, "wb") as file:
-                torch.save(checkpoint, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(partial, path)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        if not path.is_file():
+        save_torch(checkpoint, path)
+        if not Path(path).is_file():
             raise OSError(f"checkpoint {path} is not there after saving it")
 
     def load_checkpoint(

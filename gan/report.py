@@ -4,7 +4,8 @@ Reads the `job.json` of every job (see `gan.sweep`), groups the jobs whose overr
 by `seed`, and writes `report.md` and `report.csv` in the multirun directory (or `--out`). Each
 metric cell is mean ± sample standard deviation over the seeds, with the best seed's value marked
 "best" (lowest for FID, KID and KL; highest for IS, precision, recall and classes). Jobs that
-failed, or never finished, are listed under the table with their error.
+failed, never finished, or left an unreadable record are listed under the table with their error;
+with no completed job there is no table, only that list, and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -60,7 +61,12 @@ def read_jobs(multirun_dir: Path) -> list[Job]:
     .hydra/overrides.yaml) that never wrote one."""
     jobs = []
     for path in sorted(multirun_dir.rglob(JOB_FILE)):
-        record = json.loads(path.read_text())
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            reason = f"{JOB_FILE} is not valid JSON ({error})"
+            jobs.append(Job(path.parent, [], "unreadable", error=reason))
+            continue
         jobs.append(
             Job(
                 path.parent,
@@ -158,9 +164,10 @@ def build_report(multirun_dir: Path, metrics: list[str] | None = None) -> tuple[
     ]
     if shared:
         lines += ["", "Shared by all jobs: " + " ".join(f"`{o}`" for o in shared)]
-    lines += ["", "Each cell: mean ± std over seeds (best seed).", ""]
-    lines += ["| configuration | seeds | " + " | ".join(metrics) + " |"]
-    lines += ["|---" * (len(metrics) + 2) + "|"]
+    if rows:
+        lines += ["", "Each cell: mean ± std over seeds (best seed).", ""]
+        lines += ["| configuration | seeds | " + " | ".join(metrics) + " |"]
+        lines += ["|---" * (len(metrics) + 2) + "|"]
     csv_rows = []
     for row in rows:
         seeds = [job.seed or "?" for job in row.jobs]
@@ -218,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "report.md").write_text(markdown)
     write_csv(out / "report.csv", rows)
     print(markdown + f"\nwrote {out / 'report.md'} and {out / 'report.csv'}")
-    return 0
+    return 0 if rows else 1  # no completed job: the sweep produced nothing to compare
 
 
 if __name__ == "__main__":

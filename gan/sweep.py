@@ -17,6 +17,8 @@ from hydra.experimental.callback import Callback
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from gan.atomic import write_json
+
 JOB_FILE = "job.json"
 METRICS_FILE = "metrics.json"
 
@@ -48,7 +50,7 @@ class JobRecord(Callback):
             "job_num": OmegaConf.select(config, "hydra.job.num"),
             "started": _now(),
         }
-        _write_json(self._path(config), record)
+        write_json(self._path(config), record)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if rank_zero_only.rank != 0:
@@ -65,9 +67,4 @@ class JobRecord(Callback):
         if not completed:
             error = job_return._return_value  # the exception; `return_value` would raise it
             record["error"] = f"{type(error).__name__}: {error}"
-        _write_json(path, record)
-
-
-def _write_json(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
+        write_json(path, record)

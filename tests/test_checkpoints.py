@@ -116,7 +116,7 @@ def test_an_interrupted_save_leaves_the_old_checkpoint_and_nothing_outside_its_f
 def test_what_a_killed_save_left_behind_is_cleared_by_the_next(tmp_path):
     folder = tmp_path / "checkpoints"
     folder.mkdir()
-    (folder / ".last.ckpt.999999999.partial").write_bytes(b"from a process long gone")
+    (folder / ".last.ckpt.999999999.x1y2.partial").write_bytes(b"from a process long gone")
     SafeCheckpointIO().save_checkpoint({"step": 3}, folder / "last.ckpt")
     assert [p.name for p in folder.iterdir()] == ["last.ckpt"]
 

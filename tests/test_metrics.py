@@ -216,3 +216,15 @@ def test_metrics_run_every_n_epochs_and_after_the_last(make_cfg):
     with open(Path(cfg.paths.output_dir) / "csv" / "metrics.csv") as f:
         epochs = [row["epoch"] for row in csv.DictReader(f) if row.get("val/fid_mnist")]
     assert epochs == ["1", "2"]  # after epoch 2 (every 2) and after epoch 3 (the last)
+
+
+def test_a_damaged_cache_file_is_named_deleted_and_recomputed(tmp_path):
+    classifier = load_classifier()
+    images = torch.randint(0, 256, (32, 28, 28), dtype=torch.uint8)
+    first = reference_statistics(classifier, images, tmp_path)
+    (cache,) = tmp_path.iterdir()
+    cache.write_bytes(cache.read_bytes()[:100])  # truncated, as by a writer killed midway
+    with pytest.warns(UserWarning, match=f"cache file {cache} is unreadable"):
+        again = reference_statistics(classifier, images, tmp_path)
+    assert torch.equal(first.features, again.features)
+    assert torch.equal(torch.load(cache, weights_only=True)["features"], first.features)

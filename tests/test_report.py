@@ -79,3 +79,20 @@ def test_cli_refuses_a_directory_without_jobs(tmp_path, capsys):
 )  # fmt: skip
 def test_direction_of_each_metric(metric, direction):
     assert better(metric) == direction
+
+
+def test_an_unreadable_record_is_a_failed_job_not_a_crash(sweep):
+    (sweep / "3" / "job.json").write_text('{"status": "comp')  # cut short
+    markdown, rows = build_report(sweep)
+    assert len(rows) == 2  # hinge keeps its other seed
+    failed = markdown.split("## Failed jobs")[1]
+    assert "| 3 |  | unreadable | job.json is not valid JSON" in failed
+
+
+def test_with_no_completed_job_the_failed_list_alone_and_a_non_zero_exit(tmp_path, capsys):
+    write_job(tmp_path, 0, ["loss=wgan", "seed=1"], "failed")
+    write_job(tmp_path, 1, ["loss=wgan", "seed=2"], "failed")
+    assert main([str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "| configuration |" not in out  # no empty table
+    assert "0 completed jobs" in out and "## Failed jobs" in out

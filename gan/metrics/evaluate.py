@@ -9,10 +9,12 @@ a conditional one).
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import torch
 
+from gan.atomic import save_torch
 from gan.data import as_unit_range
 from gan.metrics.classifier import WEIGHTS_SHA256, Embedding, MNISTClassifier, embed
 from gan.metrics.scores import (
@@ -36,10 +38,16 @@ def cached(
     data_hash = hashlib.sha256(images.to(torch.float32).numpy().tobytes()).hexdigest()
     path = Path(cache_dir) / f"{name}-{data_hash[:16]}-{weights_sha256[:16]}.pt"
     if path.is_file():
-        return torch.load(path, weights_only=True)
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception as error:  # a damaged file: say which, and compute it again
+            warnings.warn(
+                f"cache file {path} is unreadable ({type(error).__name__}); deleted and recomputed",
+                stacklevel=2,
+            )
+            path.unlink(missing_ok=True)
     result = compute(images)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(result, path)
+    save_torch(result, path)  # whole or not at all: processes may share the cache
     return result
 
 
