@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
 import torch
@@ -156,3 +157,25 @@ def _choice(group: str) -> str:
         return str(HydraConfig.get().runtime.choices.get(group, group))
     except ValueError:
         return group
+
+
+def check_writable(*folders: str | Path) -> None:
+    """Create `folders` and check that a file can be written in each; `ConfigError` (one line)
+    for the first that cannot, before any work is done that could not be saved."""
+    for folder in map(Path, folders):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            reason = f"{error.strerror or type(error).__name__}"
+            raise ConfigError(f"{folder} is not a writable folder ({reason})") from None
+
+
+def output_folders(cfg: DictConfig) -> list[Path]:
+    """The run directory and every folder a callback writes to (checkpoints, samples)."""
+    folders = [Path(cfg.paths.output_dir)]
+    for callback in (cfg.get("callbacks") or {}).values():
+        if callback is not None and callback.get("dirpath"):
+            folders.append(Path(callback.dirpath))
+    return list(dict.fromkeys(folders))

@@ -8,6 +8,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -17,7 +18,9 @@ from torch.distributed import ReduceOp
 STOP_GRACE_S = 20.0  # after SIGTERM / Ctrl-C, how long a process may take to stop by itself
 
 
-def stop_even_when_blocked(grace_s: float = STOP_GRACE_S) -> None:
+def stop_even_when_blocked(
+    grace_s: float = STOP_GRACE_S, on_stop: Callable[[str], None] | None = None
+) -> None:
     """Make SIGTERM and Ctrl-C stop this process even while it is blocked in a collective.
 
     Python runs signal handlers only between bytecodes, so a process waiting inside a C++
@@ -26,7 +29,8 @@ def stop_even_when_blocked(grace_s: float = STOP_GRACE_S) -> None:
     at once; a watcher thread reads it, gives the process `grace_s` seconds to stop by itself
     (Lightning's graceful path: the checkpoint on disk stays the last complete one), then exits
     it with 128 + the signal number. The other processes' collectives then fail at once, as
-    their peer is gone. Call from the main thread.
+    their peer is gone. `on_stop(signal name)` runs just before that exit (to record it).
+    Call from the main thread.
     """
     reader, writer = socket.socketpair()
     writer.setblocking(False)
@@ -42,6 +46,8 @@ def stop_even_when_blocked(grace_s: float = STOP_GRACE_S) -> None:
             name = signal.Signals(signum).name
             print(f"error: still running {grace_s:.0f} s after {name} (blocked waiting for other "
                   "processes): stopping now", file=sys.stderr, flush=True)  # fmt: skip
+            if on_stop is not None:
+                on_stop(name)
             os._exit(128 + signum)
 
     threading.Thread(target=watch, name="stop-even-when-blocked", daemon=True).start()

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from torchvision.utils import make_grid, save_image
 
-from gan.config import ConfigError, register_resolvers
+from gan.config import ConfigError, check_writable, register_resolvers
 from gan.data import MNISTDataModule, MNISTNotFoundError, as_unit_range
 from gan.metrics.classifier import WEIGHTS_SHA256, WeightsError, load_classifier
 from gan.metrics.evaluate import (
@@ -80,6 +80,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     """Everything `python -m gan.eval` reports, as a dict (also written to metrics.json)."""
     if cfg.n_samples <= cfg.k:
         raise ConfigError(f"n_samples={cfg.n_samples} is invalid: an integer > k={cfg.k}")
+    check_writable(out_dir_of(cfg))  # before any scoring, not after
     model = load_model(cfg.ckpt_path)
     data = MNISTDataModule(root=cfg.data_root, val_size=0)
     data.prepare_data()
@@ -138,11 +139,16 @@ def evaluate_task(
     return report, strip(model, real[:10], cfg.seed)
 
 
+def out_dir_of(cfg: DictConfig) -> Path:
+    """`out_dir`, by default <run>/eval/ beside the checkpoint's folder."""
+    if cfg.out_dir:
+        return Path(cfg.out_dir)
+    return Path(cfg.ckpt_path).resolve().parents[1] / "eval"
+
+
 def write_report(cfg: DictConfig, report: dict, image: torch.Tensor) -> dict:
     """metrics.json and samples.png (a grid in [0, 1]) in `out_dir` (default: <run>/eval/)."""
-    out_dir = (
-        Path(cfg.out_dir) if cfg.out_dir else Path(cfg.ckpt_path).resolve().parents[1] / "eval"
-    )
+    out_dir = out_dir_of(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     save_image(image, out_dir / "samples.png")

@@ -7,11 +7,12 @@ job whatever the sweeper or launcher (basic, joblib, submitit). `gan.report` rea
 from __future__ import annotations
 
 import json
-import time
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from lightning.fabric.utilities.rank_zero import rank_zero_only
@@ -24,17 +25,17 @@ METRICS_FILE = "metrics.json"
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 class JobRecord(Callback):
-    """Writes `<job dir>/job.json`: `status` ("running" while it runs, then "completed" or
-    "failed"), `overrides` (the job's command-line overrides), `job_num`, start and end times,
-    `metrics` (the run's metrics.json) and, for a failed job, `error`. A job killed from outside
-    keeps "running". Only rank 0 of a distributed job writes."""
-
-    def __init__(self) -> None:
-        self._started: float | None = None
+    """Writes `<job dir>/job.json`: `status` ("running" while it runs, then "completed",
+    "failed" or "interrupted"), `overrides` (the job's command-line overrides), `job_num`, start
+    and end times, `metrics` (the run's metrics.json) and, unless completed, `error`. Hydra ends
+    the record of a job that returns or raises an Exception; `gan.train.run` ends it for every
+    other way out (SystemExit, Ctrl-C, SIGTERM). Only a job killed outright (SIGKILL) keeps
+    "running". Only rank 0 of a distributed job writes. Also checks, before a run or sweep,
+    that its directory can be created."""
 
     @staticmethod
     def _path(config: DictConfig) -> Path:
@@ -43,7 +44,6 @@ class JobRecord(Callback):
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if rank_zero_only.rank != 0:
             return
-        self._started = time.perf_counter()
         record = {
             "status": "running",
             "overrides": list(OmegaConf.to_container(config.hydra.overrides.task)),
@@ -53,18 +53,53 @@ class JobRecord(Callback):
         write_json(self._path(config), record)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if rank_zero_only.rank != 0:
-            return
-        path = self._path(config)
-        record = json.loads(path.read_text()) if path.is_file() else {}
         completed = job_return.status == JobStatus.COMPLETED
-        record["status"] = "completed" if completed else "failed"
-        record["ended"] = _now()
-        if self._started is not None:
-            record["seconds"] = round(time.perf_counter() - self._started, 1)
-        metrics_path = path.parent / METRICS_FILE
-        record["metrics"] = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-        if not completed:
-            error = job_return._return_value  # the exception; `return_value` would raise it
-            record["error"] = f"{type(error).__name__}: {error}"
-        write_json(path, record)
+        # On failure, the exception (`return_value` would raise it).
+        error = None if completed else job_return._return_value
+        record_job_end(self._path(config), "completed" if completed else "failed", error)
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _check_creatable(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _check_creatable(config.hydra.sweep.dir)
+
+
+def _check_creatable(directory: str) -> None:
+    """Exit with one line (not Hydra's traceback) when the run's directory cannot be made."""
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        print(f"error: cannot create the run directory {directory} ({reason})", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def job_file() -> Path | None:
+    """This job's job.json under Hydra (None outside Hydra)."""
+    try:
+        return Path(HydraConfig.get().runtime.output_dir) / JOB_FILE
+    except ValueError:
+        return None
+
+
+def record_job_end(path: Path | None, status: str, error: BaseException | str | None) -> None:
+    """Finish `path` (a job.json): `status` ("completed", "failed" or "interrupted"), the end
+    time, the seconds since the job started, the run's metrics and, unless completed, the
+    error. Only rank 0 writes."""
+    if path is None or rank_zero_only.rank != 0:
+        return
+    try:
+        record = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        record = {}  # an unreadable record is rewritten whole
+    record["status"] = status
+    record["ended"] = _now()
+    if "started" in record:
+        started = datetime.fromisoformat(record["started"])
+        record["seconds"] = round((datetime.now(timezone.utc) - started).total_seconds(), 1)
+    metrics_path = path.parent / METRICS_FILE
+    record["metrics"] = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    if error is not None:
+        record["error"] = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    write_json(path, record)

@@ -20,9 +20,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan.callbacks import ConfigInCheckpoint
 from gan.checkpoints import SafeCheckpointIO, check_fits, read_checkpoint
-from gan.config import ConfigError, check_launcher, register_resolvers, validate_config
+from gan.config import (
+    ConfigError,
+    check_launcher,
+    check_writable,
+    output_folders,
+    register_resolvers,
+    validate_config,
+)
 from gan.data import MNISTNotFoundError
 from gan.distributed import stop_even_when_blocked
+from gan.sweep import job_file, record_job_end
 
 register_resolvers()
 
@@ -44,6 +52,10 @@ class CollectiveTimeout(RuntimeError):
     """Under DDP, a process waited on the others longer than the process group's timeout."""
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C or SIGTERM (after Lightning's graceful stop)."""
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train the configured GAN; return its final logged metrics and step counters.
 
@@ -51,6 +63,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """
     validate_config(cfg)
     check_launcher(cfg)
+    check_writable(*output_folders(cfg))  # before training, not at the first checkpoint
     ckpt_path = cfg.get("ckpt_path")
     checkpoint = read_checkpoint(ckpt_path) if ckpt_path else None  # read once, as data
     L.seed_everything(cfg.seed, workers=True)
@@ -69,12 +82,22 @@ def train(cfg: DictConfig) -> dict[str, float]:
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[checkpoint_io]
     )
     if trainer.world_size > 1:
-        stop_even_when_blocked()
+        record = job_file()
+        stop_even_when_blocked(
+            on_stop=lambda name: record_job_end(record, "interrupted", f"{name}, while blocked")
+        )
     for logger in loggers:
         logger.log_hyperparams(run_config)
 
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SystemExit as stop:
+        if trainer.interrupted:  # Lightning stops gracefully on Ctrl-C / SIGTERM, then exits
+            raise RunInterrupted(
+                f"interrupted in epoch {trainer.current_epoch}; the last complete checkpoint "
+                f"is in {Path(cfg.paths.output_dir) / 'checkpoints'}"
+            ) from stop
+        raise
     except RuntimeError as error:
         if trainer.world_size > 1 and "timed out" in str(error).lower():
             raise CollectiveTimeout(
@@ -112,22 +135,42 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
+# Errors that end a run with one line (and this exit status) instead of a traceback.
+ONE_LINE_ERRORS = {
+    ConfigError: 2,
+    InstantiationException: 2,
+    MNISTNotFoundError: 2,
+    FloatingPointError: 1,
+    CollectiveTimeout: 1,
+}
+
+
+def run(cfg: DictConfig) -> float | None:
+    """What `python -m gan.train` does with a composed config: train, return the value a sweeper
+    optimises, and end this job's job.json however the run ends (failed with the error,
+    interrupted, or left to Hydra, which records completed and failed jobs it catches)."""
     try:
         return optimized_value(cfg, train(cfg))
-    except (
-        ConfigError,
-        InstantiationException,
-        MNISTNotFoundError,
-        FloatingPointError,
-        CollectiveTimeout,
-    ) as error:
-        if _in_multirun():
-            raise  # Hydra records the job as failed (job.json) and runs the sweep's other jobs
+    except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM: stop the sweep too
+        record_job_end(job_file(), "interrupted", error)
+        print(f"interrupted: {error}" if str(error) else "interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except Exception as error:
+        code = next((c for kind, c in ONE_LINE_ERRORS.items() if isinstance(error, kind)), None)
+        record_job_end(job_file(), "failed", error)
+        if code is None or _in_multirun():
+            raise  # a traceback; in a multirun Hydra records it and runs the other jobs
         print(f"error: {error}", file=sys.stderr)
-        runtime = isinstance(error, FloatingPointError | CollectiveTimeout)
-        raise SystemExit(1 if runtime else 2) from None
+        raise SystemExit(code) from None
+    except SystemExit as error:
+        if error.code not in (0, None):
+            record_job_end(job_file(), "failed", f"SystemExit: exit status {error.code}")
+        raise
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    return run(cfg)
 
 
 if __name__ == "__main__":
