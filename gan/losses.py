@@ -10,6 +10,7 @@ those, so a new loss slots in without touching the training module.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -19,13 +20,33 @@ from torch import nn
 Critic = Callable[[torch.Tensor], torch.Tensor]  # images (B, C, H, W) -> scores (B,) or (B, 1)
 
 
+def in_float32(method: Callable) -> Callable:
+    """Run a loss or penalty on float32 tensors with autocast off, whatever precision the networks
+    ran in: bf16 would round the loss (the WGAN estimate keeps about 3 digits), saturate the
+    tutorial's sigmoid (sigmoid(8) == 1 in bf16), and CUDA autocast refuses nn.BCELoss outright.
+    A penalty's critic then runs in float32 too, so its double backward needs no loss scaling."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args: torch.Tensor | Critic) -> torch.Tensor:
+        tensors = [arg for arg in args if isinstance(arg, torch.Tensor)]
+        device_type = tensors[0].device.type if tensors else "cpu"
+        args = tuple(arg.float() if isinstance(arg, torch.Tensor) else arg for arg in args)
+        with torch.autocast(device_type, enabled=False):
+            return method(self, *args)
+
+    return wrapper
+
+
 class AdversarialLoss:
-    """Base class: subclasses implement `d_loss` and `g_loss` on discriminator scores (B,).
+    """Base class: subclasses implement `d_loss` and `g_loss` on discriminator scores (B,),
+    decorated with `in_float32` (as `d_penalty` is) so they compute in float32 outside autocast.
 
     Args:
         n_critic: discriminator steps per generator step.
         r1_gamma: weight of the R1 penalty on real images (0 = off); works with every loss.
     """
+
+    scores_are_logits = False  # True where sigmoid(score) is D's probability of "real"
 
     def __init__(self, n_critic: int = 1, r1_gamma: float = 0.0) -> None:
         if n_critic < 1:
@@ -47,6 +68,7 @@ class AdversarialLoss:
         in D makes meaningless (each score would depend on the whole batch)."""
         return self.r1_gamma > 0
 
+    @in_float32
     def d_penalty(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """Added to the discriminator's loss; zero unless a penalty is switched on."""
         if self.r1_gamma > 0:
@@ -82,13 +104,17 @@ class NonSaturatingLoss(AdversarialLoss):
     which keeps G's gradients large when D confidently rejects its samples.
     """
 
+    scores_are_logits = True
+
     def __init__(self, n_critic: int = 1, r1_gamma: float = 0.0, from_logits: bool = True) -> None:
         super().__init__(n_critic, r1_gamma)
         self.bce = _BinaryCrossEntropy(from_logits)
 
+    @in_float32
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         return self.bce(real_scores, 1.0) + self.bce(fake_scores, 0.0)
 
+    @in_float32
     def g_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
         return self.bce(fake_scores, 1.0)
 
@@ -97,6 +123,7 @@ class MinimaxLoss(NonSaturatingLoss):
     """The original objective of Goodfellow et al. (`loss=minimax`): G minimises
     E[log(1 - D(G(z)))], which saturates (vanishing gradients) when D wins early."""
 
+    @in_float32
     def g_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
         return -self.bce(fake_scores, 0.0)
 
@@ -105,9 +132,11 @@ class LeastSquaresLoss(AdversarialLoss):
     """LSGAN (Mao et al. 2017), targets 1 for real and 0 for generated (`loss=lsgan`):
     D minimises 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]; G minimises 1/2 E[(D(G(z)) - 1)^2]."""
 
+    @in_float32
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         return 0.5 * ((real_scores - 1) ** 2).mean() + 0.5 * (fake_scores**2).mean()
 
+    @in_float32
     def g_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
         return 0.5 * ((fake_scores - 1) ** 2).mean()
 
@@ -116,9 +145,11 @@ class HingeLoss(AdversarialLoss):
     """Hinge loss (Lim & Ye 2017; SNGAN, BigGAN) (`loss=hinge`):
     D minimises E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]; G minimises -E[D(G(z))]."""
 
+    @in_float32
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
 
+    @in_float32
     def g_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
         return -fake_scores.mean()
 
@@ -134,9 +165,11 @@ class WassersteinLoss(AdversarialLoss):
             raise ValueError(f"clip_value={clip_value}: must be > 0")
         self.clip_value = clip_value
 
+    @in_float32
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         return fake_scores.mean() - real_scores.mean()
 
+    @in_float32
     def g_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
         return -fake_scores.mean()
 
@@ -160,12 +193,15 @@ class WassersteinGPLoss(AdversarialLoss):
     def penalises_input_gradients(self) -> bool:
         return self.gp_weight > 0 or super().penalises_input_gradients
 
+    @in_float32
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         return fake_scores.mean() - real_scores.mean()
 
+    @in_float32
     def g_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
         return -fake_scores.mean()
 
+    @in_float32
     def d_penalty(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         penalty = super().d_penalty(critic, real, fake)
         if self.gp_weight > 0:

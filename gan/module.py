@@ -114,11 +114,6 @@ class GAN(GenerativeModule):
 
         return critic
 
-    def _full_precision(self) -> torch.autocast:
-        """Losses are computed outside autocast, from float32 scores: nn.BCELoss is refused
-        under CUDA autocast, and bf16 would round the loss values."""
-        return torch.autocast(self.device.type, enabled=False)
-
     @property
     def sampling_generator(self) -> nn.Module:
         """The network behind samples and metrics: the EMA generator when there is one."""
@@ -171,10 +166,9 @@ class GAN(GenerativeModule):
 
         # D step: real scored up, generated scored down; `detach` keeps this step from reaching G.
         with self.toggled_optimizer(opt_d):
-            real_scores = self._d(real, labels).float()  # (B,)
-            fake_scores = self._d(fake.detach(), labels).float()  # (B,)
-            with self._full_precision():
-                loss_d = self.loss.d_loss(real_scores, fake_scores)
+            real_scores = self._d(real, labels)  # (B,)
+            fake_scores = self._d(fake.detach(), labels)  # (B,)
+            loss_d = self.loss.d_loss(real_scores, fake_scores)  # float32 (see gan.losses)
             penalty = self.loss.d_penalty(self._eager_critic(labels), real, fake.detach())
             self._check_finite("loss_d", loss_d + penalty, batch_idx)
             opt_d.zero_grad(set_to_none=True)
@@ -185,8 +179,7 @@ class GAN(GenerativeModule):
         self.count_step_images(batch_size)
         self.log_dict(
             {
-                "train/d_real": torch.sigmoid(real_scores.detach()).mean(),
-                "train/d_fake": torch.sigmoid(fake_scores.detach()).mean(),
+                **self._score_summary(real_scores.detach(), fake_scores.detach()),
                 "train/d_penalty": penalty.detach(),
                 "train/images_seen": float(self.images_seen),
             }
@@ -196,14 +189,20 @@ class GAN(GenerativeModule):
         if g_step_due:
             self._generator_step(opt_g, fake, labels, batch_idx)
 
+    def _score_summary(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What D makes of the batch: its mean probability of "real" where its scores are logits
+        (bce, minimax), else its mean raw score (hinge, LSGAN, WGAN: no probability there)."""
+        real, fake = real.float(), fake.float()
+        if self.loss.scores_are_logits:
+            return {"train/d_real": real.sigmoid().mean(), "train/d_fake": fake.sigmoid().mean()}
+        return {"train/d_real_score": real.mean(), "train/d_fake_score": fake.mean()}
+
     def _generator_step(self, opt_g, fake: torch.Tensor, labels: torch.Tensor, batch_idx) -> None:
         # G step: D's parameters frozen by the toggle; G wants its images scored as real.
         with self.toggled_optimizer(opt_g):
             if self.fresh_noise_for_g:
                 fake = self._layout(self._g(self.generator, self.sample_noise(len(labels)), labels))
-            fake_scores = self._d(fake, labels).float()  # (B,)
-            with self._full_precision():
-                loss_g = self.loss.g_loss(fake_scores)
+            loss_g = self.loss.g_loss(self._d(fake, labels))
             self._check_finite("loss_g", loss_g, batch_idx)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)

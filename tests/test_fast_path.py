@@ -124,3 +124,12 @@ def test_bench_refuses_bad_arguments(args, capsys):
     with pytest.raises(SystemExit):
         bench_main(args)
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fast", ["cpu", "gpu"])
+def test_the_fast_group_sets_only_speed_options(tmp_path, fast):
+    """experiment=tutorial draws fresh noise for the G step; fast=... must not undo it."""
+    tutorial = compose_config(["experiment=tutorial"], tmp_path)
+    both = compose_config(["experiment=tutorial", f"fast={fast}"], tmp_path)
+    assert tutorial.model.fresh_noise_for_g is True
+    assert both.model.fresh_noise_for_g is True

@@ -158,3 +158,78 @@ def test_r1_is_added_to_any_loss_and_flags_input_gradients():
         assert with_r1.d_penalty(critic, real, real).item() == pytest.approx(expected)
     assert WassersteinGPLoss().penalises_input_gradients
     assert not WassersteinGPLoss(gp_weight=0).penalises_input_gradients
+
+
+# ---- under bf16 mixed precision --------------------------------------------------------------
+
+BF16_CASES = {
+    "bce": lambda: NonSaturatingLoss(),
+    "bce_sigmoid": lambda: NonSaturatingLoss(from_logits=False),  # the tutorial's nn.BCELoss
+    "minimax": lambda: MinimaxLoss(),
+    "lsgan": lambda: LeastSquaresLoss(),
+    "hinge": lambda: HingeLoss(),
+    "wgan": lambda: WassersteinLoss(n_critic=1),
+    "wgan_gp": lambda: WassersteinGPLoss(n_critic=1),
+    "r1": lambda: HingeLoss(r1_gamma=1.0),
+}
+
+
+def _recording(loss, calls: list) -> None:
+    """Record every d_loss / g_loss / d_penalty call of `loss`: (name, args, result)."""
+    for name in ("d_loss", "g_loss", "d_penalty"):
+        method = getattr(loss, name)
+
+        def record(*args, _method=method, _name=name):
+            result = _method(*args)
+            calls.append((_name, args, result))
+            return result
+
+        setattr(loss, name, record)
+
+
+@pytest.mark.parametrize("name", BF16_CASES)
+def test_every_loss_is_float32_under_bf16_mixed_precision(name):
+    """Trained under precision=bf16-mixed on the CPU, every loss and penalty comes out in float32
+    and equals its float32 value computed from the same scores outside autocast."""
+    import lightning as L
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from gan.module import GAN
+    from gan.nets import DCGANDiscriminator, DCGANGenerator
+
+    loss, calls = BF16_CASES[name](), []
+    _recording(loss, calls)
+    torch.manual_seed(0)
+    model = GAN(
+        DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4, norm="none"), loss,
+        torch.optim.Adam, torch.optim.Adam, latent_dim=8, ema_decay=None,
+    )  # fmt: skip
+    images = torch.rand(8, 1, 28, 28) * 2 - 1
+    loader = DataLoader(TensorDataset(images, torch.zeros(8, dtype=torch.long)), batch_size=4)
+    trainer = L.Trainer(
+        accelerator="cpu", precision="bf16-mixed", max_epochs=1, logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(model, loader)
+    assert {call[0] for call in calls} >= {"d_loss", "g_loss"}
+    assert any(
+        arg.dtype == torch.bfloat16
+        for _, args, _ in calls
+        for arg in args[:1]
+        if isinstance(arg, torch.Tensor)
+    )  # fmt: skip  (D ran in bf16)
+    for method, args, result in calls:
+        assert result.dtype == torch.float32, (method, result.dtype)
+        if method != "d_penalty":  # the penalty calls D again; its value is checked above
+            exact = getattr(BF16_CASES[name](), method)(*(a.float() for a in args))
+            assert torch.equal(result.detach(), exact.detach()), method
+
+
+def test_the_tutorials_sigmoid_does_not_saturate_in_bf16():
+    """sigmoid(8) rounds to 1 in bf16, so nn.BCELoss would give a G loss of 0 there."""
+    scores = torch.full((4,), 8.0, dtype=torch.bfloat16)
+    loss = NonSaturatingLoss(from_logits=False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = loss.g_loss(scores)
+    assert value.item() == pytest.approx(-math.log(torch.sigmoid(torch.tensor(8.0)).item()))
+    assert value.item() > 0

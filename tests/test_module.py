@@ -7,7 +7,7 @@ import functools
 import pytest
 import torch
 
-from gan.losses import NonSaturatingLoss
+from gan.losses import HingeLoss, NonSaturatingLoss, WassersteinLoss
 from gan.module import GAN
 from gan.nets import DCGANDiscriminator, DCGANGenerator
 from tests.conftest import fit_on_random_images
@@ -141,3 +141,20 @@ def test_fresh_noise_for_g_draws_a_second_batch_for_the_g_step(
     model.generator.register_forward_hook(lambda module, args, out: calls.append(len(out)))
     fit_on_random_images(model, batches=3)
     assert len(calls) == 3 * forwards_per_batch
+
+
+@pytest.mark.parametrize(
+    ("loss", "logged"),
+    [
+        (NonSaturatingLoss(), {"train/d_real", "train/d_fake"}),
+        (HingeLoss(), {"train/d_real_score", "train/d_fake_score"}),
+        (WassersteinLoss(n_critic=1), {"train/d_real_score", "train/d_fake_score"}),
+    ],
+)
+def test_d_is_summarised_as_probabilities_only_where_its_scores_are_logits(loss, logged):
+    model = tiny_gan([], loss=loss)
+    metrics = fit_on_random_images(model, batches=2)
+    summary = {k for k in metrics if k.startswith(("train/d_real", "train/d_fake"))}
+    assert summary == logged
+    if "train/d_real" in logged:
+        assert 0 < metrics["train/d_real"] < 1
