@@ -188,7 +188,10 @@ class SampleMetrics(L.Callback):
         scores = None
         if trainer.is_global_zero:  # scored once; the other DDP processes wait for the result
             self._prepare(trainer)
-            images = generate_images(pl_module, self.num_samples, self.seed)
+            val_labels = trainer.datamodule.val_set.labels
+            images = generate_images(
+                pl_module, self.num_samples, self.seed, reference_labels=val_labels
+            )
             reference = self._reference
             scores = evaluate_images(self._classifier, images, reference, self.metrics, self.k)
         # Every process logs the same values, so checkpointing on val/fid_mnist agrees across them.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -17,9 +18,13 @@ def ema_decay_at(step: int, decay: float, warmup: bool = True) -> float:
 
 class EMA(nn.Module):
     """Holds `averaged`, a frozen copy of a network, and moves it towards the network's weights:
-    averaged <- decay * averaged + (1 - decay) * current. Buffers (BatchNorm statistics) are
-    copied, not averaged. Being a module, it lives in the LightningModule's state_dict, so
-    checkpoints save it and resume restores it."""
+    averaged <- decay * averaged + (1 - decay) * current. Being a module, it lives in the
+    LightningModule's state_dict, so checkpoints save it and resume restores it.
+
+    BatchNorm statistics cannot be averaged like weights: the live network's running statistics
+    describe the live network's activations, not the averaged one's. They are copied at every
+    update (a fallback) and marked stale; `recalibrate_batch_norm` recomputes them from the
+    averaged network's own activations, which its owner does before sampling from it."""
 
     def __init__(self, network: nn.Module, decay: float = 0.999, warmup: bool = True) -> None:
         super().__init__()
@@ -33,11 +38,13 @@ class EMA(nn.Module):
         # The count as a Python int, so an update never waits for the device to read the buffer;
         # read from the buffer once after construction or loading.
         self._count: int | None = None
-        self.register_load_state_dict_post_hook(EMA._forget_count)
+        self.batch_norm_stale = True  # the averaged network's BatchNorm statistics need a refresh
+        self.register_load_state_dict_post_hook(EMA._after_load)
 
     @staticmethod
-    def _forget_count(module: EMA, incompatible_keys) -> None:
+    def _after_load(module: EMA, incompatible_keys) -> None:
         module._count = None
+        module.batch_norm_stale = True
 
     @torch.no_grad()
     def update(self, network: nn.Module) -> None:
@@ -50,3 +57,28 @@ class EMA(nn.Module):
             average.copy_(current)
         self.num_updates += 1
         self._count += 1
+        self.batch_norm_stale = True
+
+    @torch.no_grad()
+    def recalibrate_batch_norm(
+        self, run_batch: Callable[[nn.Module], object], batches: int
+    ) -> None:
+        """Recompute the averaged network's BatchNorm running statistics from its own activations:
+        the cumulative average over `batches` calls of `run_batch(averaged)` in training mode (each
+        forwards one batch of inputs through it)."""
+        norms = [
+            m for m in self.averaged.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        ]
+        if norms:
+            momenta = [norm.momentum for norm in norms]
+            for norm in norms:
+                norm.reset_running_stats()
+                norm.momentum = None  # a cumulative average over the batches
+            was_training = self.averaged.training
+            self.averaged.train()
+            for _ in range(batches):
+                run_batch(self.averaged)
+            for norm, momentum in zip(norms, momenta, strict=True):
+                norm.momentum = momentum
+            self.averaged.train(was_training)
+        self.batch_norm_stale = False

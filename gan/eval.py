@@ -92,7 +92,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     reference = reference_statistics(classifier, data.test_set.images, cfg.cache_dir)
 
     start = time.perf_counter()
-    images = generate_images(model, cfg.n_samples, cfg.seed)
+    images = generate_images(model, cfg.n_samples, cfg.seed, reference_labels=data.test_set.labels)
     results = evaluate_images(classifier, images, reference, metrics, cfg.k)
     seconds = time.perf_counter() - start
     report = {

@@ -15,6 +15,8 @@ from gan.nets.norm import has_batch_norm
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+# Generated samples behind the EMA generator's BatchNorm statistics (see GAN.generate).
+EMA_BATCH_NORM_BATCHES, EMA_BATCH_NORM_BATCH_SIZE = 8, 256
 
 
 class GAN(GenerativeModule):
@@ -120,9 +122,29 @@ class GAN(GenerativeModule):
         return self.generator_ema.averaged if self.generator_ema else self.generator
 
     @torch.no_grad()
+    def recalibrate_ema_batch_norm(self) -> None:
+        """Give the EMA generator BatchNorm statistics of its own: computed from 2,048 of its
+        samples, from noise (and labels) of a generator seeded by the run, so the training RNGs
+        are untouched and the result is the same every time for the same weights."""
+        rng = torch.Generator(device=self.device).manual_seed(self.noise_seed ^ 0x5EED)
+        size = EMA_BATCH_NORM_BATCH_SIZE
+
+        def run_batch(generator: nn.Module) -> None:
+            z = torch.randn(size, self.latent_dim, device=self.device, generator=rng)
+            labels = None
+            if self.num_classes:
+                labels = torch.randint(self.num_classes, (size,), device=self.device, generator=rng)
+            self._g(generator, z, labels)
+
+        self.generator_ema.recalibrate_batch_norm(run_batch, EMA_BATCH_NORM_BATCHES)
+
+    @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images (B, C, H, W) in [-1, 1] from noise (B, latent_dim) [and labels (B,)], by the
-        sampling generator in eval mode. Unconditional models ignore `labels`."""
+        sampling generator in eval mode. Unconditional models ignore `labels`. The EMA
+        generator's BatchNorm statistics are recomputed first when its weights have moved."""
+        if self.generator_ema and self.generator_ema.batch_norm_stale:
+            self.recalibrate_ema_batch_norm()
         generator = self.sampling_generator
         was_training = generator.training
         generator.eval()

@@ -158,3 +158,34 @@ def test_d_is_summarised_as_probabilities_only_where_its_scores_are_logits(loss,
     assert summary == logged
     if "train/d_real" in logged:
         assert 0 < metrics["train/d_real"] < 1
+
+
+def test_the_ema_generator_gets_batch_norm_statistics_of_its_own():
+    """Before sampling, the EMA generator's BatchNorm running statistics are recomputed from
+    its own activations (not copied from the live G), from noise of its own seeded RNG."""
+    torch.manual_seed(0)
+    model = tiny_gan([], ema_decay=0.9)
+    fit_on_random_images(model, batches=3)
+    averaged, ema = model.generator_ema.averaged, model.generator_ema
+    first_norm = averaged.net[1]  # the BatchNorm after the first transposed convolution
+    assert ema.batch_norm_stale and torch.equal(
+        first_norm.running_mean, model.generator.net[1].running_mean
+    )  # copied from the live G until then
+
+    z = torch.randn(4, 8)
+    global_rng = torch.get_rng_state()
+    model.generate(z)
+    assert torch.equal(torch.get_rng_state(), global_rng)  # the training RNG is untouched
+    assert not ema.batch_norm_stale
+
+    # The same computation by hand: the mean of the first layer's outputs over 8 x 256 samples.
+    rng = torch.Generator().manual_seed(model.noise_seed ^ 0x5EED)
+    with torch.no_grad():
+        outputs = [averaged.net[0](torch.randn(256, 8, 1, 1, generator=rng)) for _ in range(8)]
+    expected = torch.cat(outputs).mean(dim=(0, 2, 3))
+    assert torch.allclose(first_norm.running_mean, expected, atol=1e-5)
+    assert not torch.allclose(first_norm.running_mean, model.generator.net[1].running_mean)
+
+    images = model.generate(z)  # not stale: no recomputation, the same images
+    model.recalibrate_ema_batch_norm()
+    assert torch.equal(model.generate(z), images)  # deterministic for the same weights
