@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)
@@ -31,14 +31,15 @@ def sweep_group() -> str | None:
 WANDB_TAG_LENGTH = 64  # wandb refuses longer tags
 
 
-def override_tags() -> list[str]:
+def override_tags() -> ListConfig:
     """The run's command-line overrides (`loss=hinge`, `seed=2`, ...) as wandb tags, so runs can be
-    filtered and grouped by them; empty outside Hydra."""
+    filtered and grouped by them; empty outside Hydra. A ListConfig, not a list: resolving a
+    config in place (`--cfg job --resolve`) cannot put a plain list into a value node."""
     try:
         overrides = HydraConfig.get().overrides.task
     except ValueError:
-        return []
-    return [str(override)[:WANDB_TAG_LENGTH] for override in overrides]
+        return ListConfig([])
+    return ListConfig([str(override)[:WANDB_TAG_LENGTH] for override in overrides])
 
 
 def native_cpu_bf16() -> bool:
@@ -62,10 +63,19 @@ def gpu_precision() -> str:
     return "bf16-mixed" if bf16 else "16-mixed"
 
 
+def data_dir(root_dir: str) -> str:
+    """Where datasets and caches live: `$GAN_DATA_DIR` when set and not empty, else
+    <root_dir>/data (an empty variable used to put the cache at /stats)."""
+    from gan.data import default_data_dir  # torchvision: imported only when resolved
+
+    return str(default_data_dir(root_dir))
+
+
 def register_resolvers() -> None:
-    """`${project_root:}`, `${sweep_group:}`, `${override_tags:}`, `${cpu_precision:}` and
-    `${gpu_precision:}`, used by conf/paths, conf/logger and conf/fast."""
+    """`${project_root:}`, `${data_dir:<root>}`, `${sweep_group:}`, `${override_tags:}`,
+    `${cpu_precision:}` and `${gpu_precision:}`, used by conf/paths, conf/logger and conf/fast."""
     OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
+    OmegaConf.register_new_resolver("data_dir", data_dir, replace=True)
     OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)
     OmegaConf.register_new_resolver("override_tags", override_tags, replace=True)
     OmegaConf.register_new_resolver("cpu_precision", cpu_precision, replace=True)
@@ -108,6 +118,8 @@ def _is_int(value: object) -> bool:
 
 def validate_config(cfg: DictConfig) -> None:
     """Raise `ConfigError` naming the first key whose value training cannot use."""
+    _validate_budget(cfg.trainer)
+    _validate_task(cfg)
     batch_size = cfg.data.batch_size
     _require(
         _is_int(batch_size) and batch_size >= 1, "data.batch_size", batch_size, "an integer >= 1"
@@ -132,6 +144,47 @@ def validate_config(cfg: DictConfig) -> None:
     decay = OmegaConf.select(cfg, "ema.decay")
     if decay is not None:
         _require(0 <= decay < 1, "ema.decay", decay, "a number in [0, 1), or ema=null for none")
+
+
+def _validate_budget(trainer: DictConfig) -> None:
+    """max_epochs=-1 means "until stopped" to Lightning: refuse it unless a step or time limit
+    ends the run, rather than train forever without saying so."""
+    if trainer.get("max_epochs") == -1 and not (
+        trainer.get("max_time") or trainer.get("max_steps", -1) not in (-1, None)
+    ):
+        raise ConfigError(
+            "trainer.max_epochs=-1 is invalid here: it trains until stopped. Give a number of "
+            "epochs (>= 1), or end the run another way with +trainer.max_time=DD:HH:MM:SS or "
+            "trainer.max_steps"
+        )
+
+
+def task_model(task: str) -> str | None:
+    """The model a task's config selects (conf/task/<task>.yaml), None for `generate`."""
+    path = PROJECT_ROOT / "conf" / "task" / f"{task}.yaml"
+    defaults = OmegaConf.load(path).get("defaults", []) if path.is_file() else []
+    return next((d["override /model"] for d in defaults if "override /model" in d), None)
+
+
+def _validate_task(cfg: DictConfig) -> None:
+    """A task chooses its model; `model=` is for the generate task's models."""
+    try:
+        choices = HydraConfig.get().runtime.choices
+    except ValueError:
+        return  # composed without Hydra's runtime: nothing to compare
+    task, model = choices.get("task", "generate"), choices.get("model")
+    wanted = task_model(task)
+    image_to_image = str(cfg.model.get("_target_", "")).startswith("gan.tasks.")
+    if wanted and model != wanted:
+        raise ConfigError(
+            f"model={model} with task={task}: a task chooses its model (model={wanted}); drop "
+            "model= to use it"
+        )
+    if not wanted and image_to_image:
+        raise ConfigError(
+            f"model={model} with task={task}: {model} is an image-to-image model; choose its "
+            "task (task=inpaint, superres or translate) instead of model="
+        )
 
 
 def _validate_loss(cfg: DictConfig) -> None:

@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.datasets import MNIST
+from torchvision.datasets.utils import check_integrity
 
 from gan.tasks.operators import unpaired_split
 
@@ -124,10 +125,22 @@ class DeviceBatches:
             yield scale_to_unit_range(self.images[index]).unsqueeze(1), self.labels[index]
 
 
-def default_data_dir() -> Path:
-    """`$GAN_DATA_DIR` when set, else `data/` in the project root."""
+def default_data_dir(root_dir: str | Path | None = None) -> Path:
+    """`$GAN_DATA_DIR` when set and not empty, else `data/` in `root_dir` (the project root)."""
     env = os.environ.get(DATA_DIR_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "data"
+    if env:
+        return Path(env)
+    return Path(root_dir or Path(__file__).resolve().parents[1]) / "data"
+
+
+def damaged_mnist_files(raw: Path) -> list[str]:
+    """The MNIST files in `raw` whose MD5 differs from torchvision's record of them."""
+    damaged = []
+    for name, md5 in MNIST.resources:
+        path = raw / name
+        if path.is_file() and not check_integrity(str(path), md5):
+            damaged.append(f"{path} is damaged (its MD5 is not {md5})")
+    return damaged
 
 
 def load_mnist(root: str | Path, train: bool) -> MNIST:
@@ -137,6 +150,11 @@ def load_mnist(root: str | Path, train: bool) -> MNIST:
         return MNIST(root, train=train, download=True)
     except (OSError, RuntimeError) as error:  # URLError is an OSError; torchvision: RuntimeError
         raw = root / "MNIST" / "raw"
+        if damaged := damaged_mnist_files(raw):
+            raise MNISTNotFoundError(
+                f"{'; '.join(damaged)}: delete it (torchvision then downloads it again) or put "
+                "an intact copy in its place"
+            ) from error
         raise MNISTNotFoundError(
             f"MNIST is not in {raw} and could not be downloaded ({error}). "
             f"Put these four files in {raw}: {', '.join(MNIST_FILES)} "
