@@ -60,6 +60,14 @@ class EMA(nn.Module):
         self.batch_norm_stale = True
 
     @torch.no_grad()
+    def use_statistics_of(self, network: nn.Module) -> None:
+        """Copy `network`'s buffers (BatchNorm statistics) and keep them: what every update did
+        before the statistics were recomputed (kept to compare the two, see gan.eval)."""
+        for average, current in zip(self.averaged.buffers(), network.buffers(), strict=True):
+            average.copy_(current)
+        self.batch_norm_stale = False
+
+    @torch.no_grad()
     def recalibrate_batch_norm(
         self, run_batch: Callable[[nn.Module], object], batches: int
     ) -> None:

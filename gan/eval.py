@@ -39,6 +39,7 @@ from gan.tasks.callbacks import strip
 from gan.tasks.modules import ImageToImage
 
 register_resolvers()
+EMA_BATCH_NORM = ("own", "live")
 
 
 def real_training_images(data: MNISTDataModule, n: int, seed: int) -> torch.Tensor:
@@ -81,7 +82,13 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     if cfg.n_samples <= cfg.k:
         raise ConfigError(f"n_samples={cfg.n_samples} is invalid: an integer > k={cfg.k}")
     check_writable(out_dir_of(cfg))  # before any scoring, not after
+    if cfg.ema_batch_norm not in EMA_BATCH_NORM:
+        raise ConfigError(
+            f"ema_batch_norm={cfg.ema_batch_norm!r} is invalid: one of {EMA_BATCH_NORM}"
+        )
     model = load_model(cfg.ckpt_path)
+    if cfg.ema_batch_norm == "live" and getattr(model, "generator_ema", None):
+        model.generator_ema.use_statistics_of(model.generator)
     data = MNISTDataModule(root=cfg.data_root, val_size=0)
     data.prepare_data()
     data.setup()
@@ -100,6 +107,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
         "n_samples": cfg.n_samples,
         "reference": "MNIST test set (10k)",
         "classifier_sha256": WEIGHTS_SHA256,
+        "ema_batch_norm": cfg.ema_batch_norm,
         "model": results,
         "seconds": seconds,
     }

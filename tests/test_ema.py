@@ -58,3 +58,9 @@ def test_a_loaded_ema_continues_the_warmup_from_the_saved_count():
     resumed.update(net_with(10.0))  # step 90: decay 0.91, so 0.09 * 10
     assert resumed.averaged[0].weight[0, 0].item() == pytest.approx(0.9)
     assert int(resumed.num_updates) == 91
+
+
+def test_an_ema_can_keep_the_live_networks_statistics_for_comparison():
+    ema = EMA(net_with(0.0), 0.9)
+    ema.use_statistics_of(net_with(3.0))
+    assert ema.averaged[1].running_mean.tolist() == [3.0, 3.0] and not ema.batch_norm_stale

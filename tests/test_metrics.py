@@ -204,6 +204,18 @@ def test_eval_cli_writes_metrics_json_with_the_real_floor(make_cfg, tmp_path):
     assert report["inception"]["samples"] == 12 and len(report["inception"]["sha256"]) == 64
     assert all(math.isfinite(v) for v in report["inception_fid"].values())
     assert "Inception FID (12 samples" in result.stdout
+    assert report["ema_batch_norm"] == "own"
+
+    # The EMA generator with the live G's copied BatchNorm statistics, for comparison.
+    live = subprocess.run(
+        [sys.executable, "-m", "gan.eval", f"ckpt_path={ckpt}", "n_samples=300", "floor=false",
+         f"out_dir={tmp_path / 'live'}", "ema_batch_norm=live"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert live.returncode == 0, live.stderr[-3000:]
+    live_report = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert live_report["ema_batch_norm"] == "live"
+    assert live_report["model"]["fid_mnist"] != report["model"]["fid_mnist"]
 
 
 @pytest.mark.slow
