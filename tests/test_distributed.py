@@ -77,7 +77,14 @@ def _ddp_run(tmp_path, name: str, *overrides: str) -> tuple[Path, dict]:
 
 @pytest.mark.slow
 def test_ddp_cpu_with_default_callbacks_keeps_ranks_identical_and_resumes_exactly(tmp_path):
-    run_dir, ranks = _ddp_run(tmp_path, "straight", "trainer.max_epochs=2")
+    epochs = tmp_path / "every_epoch"  # the straight run also keeps its first epoch's checkpoint
+    keep_every_epoch = [
+        "+callbacks.every_epoch._target_=gan.callbacks.RunCheckpoint",
+        f"+callbacks.every_epoch.dirpath={epochs}",
+        "+callbacks.every_epoch.save_top_k=-1",  # keep them all
+        "+callbacks.every_epoch.monitor=train/images_seen",  # (a state key of its own)
+    ]
+    run_dir, ranks = _ddp_run(tmp_path, "straight", "trainer.max_epochs=2", *keep_every_epoch)
     for name, value in ranks[0]["state_dict"].items():  # G, D and the EMA generator, bit for bit
         assert torch.equal(value, ranks[1]["state_dict"][name]), name
     assert any(name.startswith("generator_ema.") for name in ranks[0]["state_dict"])
@@ -94,10 +101,10 @@ def test_ddp_cpu_with_default_callbacks_keeps_ranks_identical_and_resumes_exactl
     samples = sorted(p.name for p in (run_dir / "samples").iterdir())
     assert samples == ["epoch_000.png", "epoch_001.png", "final.png"]
 
-    # One epoch, then the second resumed: every rank continues its own RNG streams.
-    first, _ = _ddp_run(tmp_path, "first", "trainer.max_epochs=1")
-    checkpoint = first / "checkpoints" / "last.ckpt"
-    _, resumed = _ddp_run(tmp_path, "resumed", "trainer.max_epochs=2", f"ckpt_path={checkpoint}")
+    # Resumed from the first epoch's checkpoint: every rank continues its own RNG streams.
+    (first_epoch,) = epochs.glob("epoch=0-*.ckpt")
+    resume = f"ckpt_path='{first_epoch}'"  # quoted: the file name holds '='
+    _, resumed = _ddp_run(tmp_path, "resumed", "trainer.max_epochs=2", resume)
     for rank in (0, 1):
         straight, again = ranks[rank], resumed[rank]
         for key in ("torch_rng_state", "noise_rng_state"):
@@ -141,8 +148,8 @@ def _end(process: subprocess.Popen, marker: Path) -> None:
 
 @pytest.mark.slow
 def test_a_rank_kept_waiting_fails_after_the_process_group_timeout(tmp_path):
-    # One minute: the timeout also bounds the processes' start-up rendezvous.
-    process, marker = _start_stuck_ddp_run(tmp_path, "trainer.strategy.timeout.minutes=1")
+    # Half a minute: the timeout also bounds the processes' start-up rendezvous.
+    process, marker = _start_stuck_ddp_run(tmp_path, "trainer.strategy.timeout.minutes=0.5")
     try:
         process.wait(timeout=180)
     finally:
