@@ -5,8 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 SWEEP ?= model=gan,dcgan loss=bce,minimax seed=1,2
-SHARED_MNIST := ../shared/data/MNIST/raw
-MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
+SHARED_DATA := ../shared/data
 
 .PHONY: install train sweep report bench gpu-check test lint format strip-notebooks data clean
 
@@ -19,12 +18,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,inception]'
 	touch $(STAMP)
 
-# Link MNIST from ../shared when it is there (offline machines); otherwise torchvision downloads it.
+# Link MNIST and Fashion-MNIST from ../shared when they are there (offline machines); otherwise
+# torchvision downloads them.
 data:
-	@if [ -d $(SHARED_MNIST) ]; then \
-		mkdir -p data/MNIST/raw; \
-		for f in $(MNIST_FILES); do ln -sf "$$(cd $(SHARED_MNIST) && pwd)/$$f" data/MNIST/raw/$$f; done; \
-	fi
+	@for name in MNIST FashionMNIST; do \
+		shared=$(SHARED_DATA)/$$name/raw; \
+		if [ -d $$shared ]; then \
+			mkdir -p data/$$name/raw; \
+			for f in $$shared/*-ubyte*; do ln -sf "$$(cd $$shared && pwd)/$$(basename $$f)" data/$$name/raw/; done; \
+		fi; \
+	done
 
 train: install data
 	$(BIN)/python -m gan.train model=dcgan $(ARGS)

@@ -140,7 +140,7 @@ def plain_fast_loop(cfg, device: str, clock: WindowClock) -> None:
     torch.backends.cudnn.benchmark = bool(cfg.trainer.get("benchmark"))
     data = instantiate(cfg.data)
     data.setup("fit")
-    images = data.train_set.images.to(device)  # (N, 28, 28) uint8, moved once
+    images = data.train_set.images.to(device)  # (N, C, H, W) uint8, moved once
     layout = torch.channels_last if cfg.model.channels_last else torch.contiguous_format
     generator = instantiate(cfg.model.generator).to(device)  # default layout, as in gan.module
     discriminator = instantiate(cfg.model.discriminator).to(device, memory_format=layout)
@@ -162,7 +162,7 @@ def plain_fast_loop(cfg, device: str, clock: WindowClock) -> None:
     while True:
         order = torch.randperm(len(images), device=device)
         for start in range(0, len(images) - batch + 1, batch):
-            real = images[order[start : start + batch]].unsqueeze(1)  # (B, 1, 28, 28) uint8
+            real = images[order[start : start + batch]]  # (B, C, H, W) uint8
             real = real.float().div_(127.5).sub_(1.0).contiguous(memory_format=layout)
             with autocast():
                 fake = g(torch.randn(batch, latent_dim, device=device))  # (B, 1, 28, 28)
@@ -259,21 +259,19 @@ def time_fid(device: str, n: int = 10_000, seed: int = 0) -> dict:
     the classifier and the Fréchet distance, the real digits' statistics already cached."""
     from hydra.utils import instantiate
 
-    from gan.metrics.classifier import load_classifier
     from gan.metrics.evaluate import evaluate_images, generate_images, reference_statistics
+    from gan.metrics.spaces import load_feature_space
 
     cfg = compose(device, 128, fast=False, seed=seed)
     data = instantiate(cfg.data)
     data.setup("test")
     torch.manual_seed(seed)
     model = instantiate(cfg.model).to(device).eval()
-    classifier = load_classifier(device=device)
-    reference = reference_statistics(
-        classifier, data.test_set.images, cfg.paths.data_dir + "/stats"
-    )
+    space = load_feature_space("mnist", device)
+    reference = reference_statistics(space, data.test_set.images, cfg.paths.data_dir + "/stats")
     started = time.perf_counter()
     images = generate_images(model, n, seed)
-    fid = evaluate_images(classifier, images, reference, ["fid_mnist"])["fid_mnist"]
+    fid = evaluate_images(space, images, reference, ["fid"])["fid_mnist"]
     return {"n_samples": n, "seconds": time.perf_counter() - started, "fid_mnist": fid}
 
 

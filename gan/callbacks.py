@@ -14,8 +14,14 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_warn
 from torchvision.utils import make_grid, save_image
 
-from gan.metrics.classifier import load_classifier
-from gan.metrics.evaluate import METRICS, evaluate_images, generate_images, reference_statistics
+from gan.metrics.evaluate import (
+    METRICS,
+    check_metrics,
+    evaluate_images,
+    generate_images,
+    reference_statistics,
+)
+from gan.metrics.spaces import FEATURE_SPACES, load_feature_space
 
 
 def log_image(loggers: list[Logger], key: str, image: torch.Tensor, step: int) -> None:
@@ -141,45 +147,57 @@ class ImagesPerSecond(L.Callback):
 
 class SampleMetrics(L.Callback):
     """Every `every_n_epochs` epochs (and after the last): `num_samples` images from the model's
-    sampling generator (the EMA one when there is one), scored on the project's MNIST classifier
-    against the data module's validation split, logged as `val/fid_mnist`, `val/kid_mnist`,
-    `val/is_mnist`, `val/classes_covered`, `val/class_kl`, `val/precision`, `val/recall`.
+    sampling generator (the EMA one when there is one), scored in the data set's feature space
+    (`feature_space`, see gan.metrics.spaces) against as many images of the data module's
+    validation split, logged as `val/<metric>`: `val/fid_mnist`, `val/kid_mnist`,
+    `val/is_mnist`, `val/classes_covered`, `val/class_kl`, `val/precision`, `val/recall` for
+    MNIST; `val/fid_fashion`, ... for Fashion-MNIST; `val/modes_covered`, `val/mode_kl` for
+    Stacked MNIST; `val/fid_inception`, ... for CIFAR-10 and folders. `metrics`: the kinds to
+    compute (None: every one the space supports).
 
     The same seeded noise is used every time, so epochs are compared on equal samples. The
-    validation split's embedding is cached in `cache_dir`.
+    validation images' embedding is cached in `cache_dir`.
     """
 
     def __init__(
         self,
-        metrics: list[str] = METRICS,
+        feature_space: str = "mnist",
+        metrics: list[str] | None = None,
         every_n_epochs: int = 1,
         num_samples: int = 5000,
         k: int = 3,
         cache_dir: str | Path | None = None,
         seed: int = 0,
     ) -> None:
-        unknown = set(metrics) - set(METRICS)
-        if unknown:
-            raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {list(METRICS)}")
+        if feature_space not in FEATURE_SPACES:
+            raise ValueError(f"feature_space={feature_space!r}: choose from {FEATURE_SPACES}")
+        if unknown := sorted(set(metrics or ()) - set(METRICS)):
+            raise ValueError(f"unknown metrics {unknown}; choose from {list(METRICS)}")
         if every_n_epochs < 1 or num_samples <= k:
             raise ValueError(
                 f"every_n_epochs={every_n_epochs}, num_samples={num_samples}: need >= 1 and > k"
             )
-        self.metrics = list(metrics)
+        self.feature_space = feature_space
+        self.metrics = list(metrics) if metrics else None
         self.every_n_epochs = every_n_epochs
         self.num_samples = num_samples
         self.k = k
         self.cache_dir = cache_dir
         self.seed = seed
-        self._classifier = None
+        self._space = None
         self._reference = None
 
     def _prepare(self, trainer: L.Trainer) -> None:
-        if self._classifier is None:
-            self._classifier = load_classifier()
-            self._reference = reference_statistics(
-                self._classifier, trainer.datamodule.val_set.images, self.cache_dir
-            )
+        if self._space is None:
+            self._space = load_feature_space(self.feature_space)
+            check_metrics(self._space, self.metrics)
+            real = trainer.datamodule.val_set.images[: self.num_samples]
+            if len(real) <= self.k:
+                raise ValueError(
+                    f"the validation split holds {len(real)} images; the metrics need more than "
+                    f"k={self.k} (raise data.val_size)"
+                )
+            self._reference = reference_statistics(self._space, real, self.cache_dir)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
@@ -193,11 +211,11 @@ class SampleMetrics(L.Callback):
                 pl_module, self.num_samples, self.seed, reference_labels=val_labels
             )
             reference = self._reference
-            scores = evaluate_images(self._classifier, images, reference, self.metrics, self.k)
-        # Every process logs the same values, so checkpointing on val/fid_mnist agrees across them.
+            scores = evaluate_images(self._space, images, reference, self.metrics, self.k)
+        # Every process logs the same values, so checkpointing on the primary metric agrees.
         # No sync_dist: the values are already shared, and a synced value would be reduced again
         # whenever it is read, by a collective that rank 0's progress bar alone would enter.
         scores = trainer.strategy.broadcast(scores, src=0)
         for name, value in scores.items():
             if not name.endswith("_std"):
-                pl_module.log(f"val/{name}", value, prog_bar=name == "fid_mnist")
+                pl_module.log(f"val/{name}", value, prog_bar=name.startswith(("fid_", "mode_kl")))

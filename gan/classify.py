@@ -1,22 +1,30 @@
-"""Train the project's MNIST classifier: `python -m gan.classify [--epochs 6] [--seed 0]`.
+"""Train the project's classifiers: `python -m gan.classify [--data mnist|fashion_mnist]
+[--epochs N] [--seed 0]` (`data=fashion_mnist` works too).
 
-Seeded and deterministic on the CPU; writes `gan/metrics/weights/mnist_classifier.pt` (and a JSON
+Seeded and deterministic on the CPU; writes `gan/metrics/weights/<data>_classifier.pt` (and a JSON
 record of how it was made), prints the test accuracy and the file's SHA-256. Trained on all 60k
-training images with random shifts of up to 2 pixels; evaluated on the official 10k test set.
+training images with random shifts of up to 2 pixels (and, for Fashion-MNIST, random horizontal
+flips: clothes are mirror-symmetric, digits are not); evaluated on the official 10k test set.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torchvision.datasets import MNIST, FashionMNIST
 
-from gan.data import MNISTDataModule, as_unit_range
-from gan.metrics.classifier import WEIGHTS_PATH, MNISTClassifier, predict, sha256_of
+from gan.data import as_unit_range, default_data_dir, load_mnist
+from gan.metrics.classifier import WEIGHTS_DIR, MNISTClassifier, predict, sha256_of
+
+SPLIT_SEED = 1234  # the data modules' default split_seed
+# What each classifier is trained on: the torchvision dataset, the default epochs, and flips.
+DATASETS = {"mnist": (MNIST, 6, False), "fashion_mnist": (FashionMNIST, 12, True)}
 
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -30,13 +38,22 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
     return padded[batch, 0, rows, cols]  # (B, 1, 28, 28)
 
 
-def train_classifier(epochs: int, seed: int, batch_size: int = 128, lr: float = 2e-3) -> tuple:
+def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mirror each image (B, C, H, W) left-right with probability 1/2."""
+    flip = torch.rand(len(images), generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+
+def train_classifier(
+    data: str, epochs: int, seed: int, batch_size: int = 128, lr: float = 2e-3
+) -> tuple:
+    dataset, _, flips = DATASETS[data]
     torch.manual_seed(seed)
-    data = MNISTDataModule(val_size=0)
-    data.prepare_data()
-    data.setup()
-    images = as_unit_range(data.train_set.images)  # (60000, 1, 28, 28)
-    labels = data.train_set.labels
+    train, test = (load_mnist(default_data_dir(), split, dataset) for split in (True, False))
+    # In the order the data modules' split seed gives them (as the MNIST classifier was made).
+    order = torch.randperm(len(train.data), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    images = as_unit_range(train.data[order])  # (60000, 1, 28, 28)
+    labels = train.targets[order]
     model = MNISTClassifier()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * (len(images) // batch_size)
@@ -49,40 +66,50 @@ def train_classifier(epochs: int, seed: int, batch_size: int = 128, lr: float = 
         for i in range(len(images) // batch_size):
             index = order[i * batch_size : (i + 1) * batch_size]
             batch = random_shift(images[index], 2, generator)
+            if flips:
+                batch = random_flip(batch, generator)
             loss = F.cross_entropy(model(batch), labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
-        accuracy = test_accuracy(model.eval(), data)
+        accuracy = test_accuracy(model.eval(), test)
         print(f"epoch {epoch}: loss {loss.item():.4f}, test accuracy {accuracy:.4%}, "
               f"{time.perf_counter() - start:.0f} s")  # fmt: skip
     return model, accuracy
 
 
-def test_accuracy(model: MNISTClassifier, data: MNISTDataModule) -> float:
-    images = as_unit_range(data.test_set.images)
-    predicted = predict(model, images).argmax(dim=1)
-    return (predicted == data.test_set.labels).float().mean().item()
+def test_accuracy(model: MNISTClassifier, test) -> float:
+    """Accuracy on a torchvision MNIST-format test set."""
+    predicted = predict(model, as_unit_range(test.data)).argmax(dim=1)
+    return (predicted == test.targets).float().mean().item()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--data", choices=sorted(DATASETS), default="mnist")
+    parser.add_argument("--epochs", type=int, help="default: 6 for mnist, 12 for fashion_mnist")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
-    args = parser.parse_args()
-    model, accuracy = train_classifier(args.epochs, args.seed)
+    parser.add_argument(
+        "--out", type=Path, help="default: gan/metrics/weights/<data>_classifier.pt"
+    )
+    argv = [f"--{a}" if a.startswith("data=") else a for a in (argv or sys.argv[1:])]
+    args = parser.parse_args(argv)
+    args.epochs = args.epochs or DATASETS[args.data][1]
+    args.out = args.out or WEIGHTS_DIR / f"{args.data}_classifier.pt"
+    model, accuracy = train_classifier(args.data, args.epochs, args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), args.out)
     digest = sha256_of(args.out)
     record = {
         "test_accuracy": accuracy,
         "sha256": digest,
+        "data": args.data,
         "epochs": args.epochs,
         "seed": args.seed,
         "torch": torch.__version__,
-        "command": f"python -m gan.classify --epochs {args.epochs} --seed {args.seed}",
+        "command": f"python -m gan.classify --data {args.data} --epochs {args.epochs} "
+        f"--seed {args.seed}",
     }
     args.out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {args.out}: test accuracy {accuracy:.4%}, SHA-256 {digest}")

@@ -173,6 +173,12 @@ def _validate_task(cfg: DictConfig) -> None:
     except ValueError:
         return  # composed without Hydra's runtime: nothing to compare
     task, model = choices.get("task", "generate"), choices.get("model")
+    data = choices.get("data", "mnist")
+    if task != "generate" and data != "mnist":
+        raise ConfigError(
+            f"task={task} with data={data}: the image-to-image tasks are built for MNIST only "
+            "(their operators and metrics assume 28x28 digits); use data=mnist"
+        )
     wanted = task_model(task)
     image_to_image = str(cfg.model.get("_target_", "")).startswith("gan.tasks.")
     if wanted and model != wanted:

@@ -1,10 +1,12 @@
 """Evaluate a checkpoint: `python -m gan.eval ckpt_path=.../last.ckpt n_samples=10000`.
 
 Draws `n_samples` images from the checkpoint's model (its EMA generator when it has one), scores
-them on the project's MNIST classifier against the official test set, and reports the real-data
-floor beside them: the same metrics for 10k real training images against the same test set.
-With `inception=true`, also the Inception-v3 FID of `inception_samples` of them (and of as many
-real training images) against as many test images (see `gan.metrics.inception`). Writes
+them in its data set's feature space (the data config stored in the checkpoint: MNIST or
+Fashion-MNIST classifier, the mode count for Stacked MNIST, Inception-v3 for CIFAR-10 and
+folders) against as many test images, and reports the real-data floor beside them: the same
+metrics for as many real training images against the same test images. With `inception=true`
+(for the classifier spaces), also the Inception-v3 FID of `inception_samples` of them (and of as
+many real training images) against as many test images (see `gan.metrics.inception`). Writes
 `metrics.json` and `samples.png` to `out_dir` (default: `<run>/eval/`) and prints a table.
 """
 
@@ -17,14 +19,16 @@ from pathlib import Path
 
 import hydra
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 from torchvision.utils import make_grid, save_image
 
+from gan.checkpoints import check_targets, read_checkpoint, rebuild_model
 from gan.config import ConfigError, check_writable, register_resolvers
-from gan.data import MNISTDataModule, MNISTNotFoundError, as_unit_range
-from gan.metrics.classifier import WEIGHTS_SHA256, WeightsError, load_classifier
+from gan.data import DataNotFoundError, ImageDataModule, as_unit_range
+from gan.metrics.classifier import WeightsError, load_named_classifier
 from gan.metrics.evaluate import (
     cached,
     evaluate_images,
@@ -34,7 +38,7 @@ from gan.metrics.evaluate import (
 from gan.metrics.image2image import score_outputs, translate_images
 from gan.metrics.inception import InceptionUnavailable, load_inception
 from gan.metrics.scores import frechet_distance
-from gan.sample import load_model
+from gan.metrics.spaces import FeatureSpace, load_feature_space
 from gan.tasks.callbacks import strip
 from gan.tasks.modules import ImageToImage
 
@@ -42,22 +46,36 @@ register_resolvers()
 EMA_BATCH_NORM = ("own", "live")
 
 
-def real_training_images(data: MNISTDataModule, n: int, seed: int) -> torch.Tensor:
-    """`n` training digits (n, 1, 28, 28) in [-1, 1], a seeded choice: the real-data floor."""
+def rebuild_data(checkpoint: dict, ckpt_path: str, root: str) -> ImageDataModule:
+    """The data module a checkpoint's run trained on (only this project's classes are built),
+    reading its files from `root`, set up."""
+    config = dict((checkpoint.get("config") or {}).get("data") or {})
+    if not config:
+        raise ConfigError(f"ckpt_path={ckpt_path!r}: holds no data config to evaluate against")
+    check_targets(config, f"ckpt_path={ckpt_path!r}")
+    config |= {"root": root, "on_device": False, "unpaired": False, "limit_images": None}
+    data = instantiate(config)
+    data.prepare_data()
+    data.setup()
+    return data
+
+
+def real_training_images(data: ImageDataModule, n: int, seed: int) -> torch.Tensor:
+    """`n` training images (n, C, H, W) in [-1, 1], a seeded choice: the real-data floor."""
     train = data.train_set.images
     chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
     return as_unit_range(train[chosen])
 
 
 def real_floor(
-    data: MNISTDataModule, classifier, reference, metrics, k: int, n: int, seed: int
+    data: ImageDataModule, space: FeatureSpace, reference, metrics, k: int, n: int, seed: int
 ) -> dict[str, float]:
-    """The metrics of `n` real training images (seeded choice) against the test set."""
-    return evaluate_images(classifier, real_training_images(data, n, seed), reference, metrics, k)
+    """The metrics of `n` real training images (seeded choice) against the test images."""
+    return evaluate_images(space, real_training_images(data, n, seed), reference, metrics, k)
 
 
 def inception_fid(
-    generated: torch.Tensor, data: MNISTDataModule, n: int, cache_dir, seed: int
+    generated: torch.Tensor, data: ImageDataModule, n: int, cache_dir, seed: int
 ) -> tuple[dict, dict[str, float]]:
     """FID on Inception-v3 features: the first `n` generated images, and (the floor) `n` real
     training images, each against `n` test images. Returns (weights info, results)."""
@@ -86,36 +104,37 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
         raise ConfigError(
             f"ema_batch_norm={cfg.ema_batch_norm!r} is invalid: one of {EMA_BATCH_NORM}"
         )
-    model = load_model(cfg.ckpt_path)
+    checkpoint = read_checkpoint(cfg.ckpt_path)  # read once, as data
+    model = rebuild_model(checkpoint, cfg.ckpt_path).eval()
     if cfg.ema_batch_norm == "live" and getattr(model, "generator_ema", None):
         model.generator_ema.use_statistics_of(model.generator)
-    data = MNISTDataModule(root=cfg.data_root, val_size=0)
-    data.prepare_data()
-    data.setup()
-    classifier = load_classifier()
+    data = rebuild_data(checkpoint, cfg.ckpt_path, cfg.data_root)
     if isinstance(model, ImageToImage):
+        classifier = load_named_classifier("mnist")
         return write_report(cfg, *evaluate_task(cfg, model, data, classifier))
-    metrics = list(cfg.metrics)
-    reference = reference_statistics(classifier, data.test_set.images, cfg.cache_dir)
+    space = load_feature_space(data.feature_space)
+    metrics = list(cfg.metrics) if cfg.metrics else None
+    test = data.test_set
+    n = min(cfg.n_samples, len(test))  # the reference: as many test images as there are samples
+    reference = reference_statistics(space, test.images[:n], cfg.cache_dir)
 
     start = time.perf_counter()
-    images = generate_images(model, cfg.n_samples, cfg.seed, reference_labels=data.test_set.labels)
-    results = evaluate_images(classifier, images, reference, metrics, cfg.k)
+    images = generate_images(model, cfg.n_samples, cfg.seed, reference_labels=test.labels)
+    results = evaluate_images(space, images, reference, metrics, cfg.k)
     seconds = time.perf_counter() - start
     report = {
         "checkpoint": str(Path(cfg.ckpt_path).resolve()),
         "n_samples": cfg.n_samples,
-        "reference": "MNIST test set (10k)",
-        "classifier_sha256": WEIGHTS_SHA256,
+        "reference": f"{n:,} test images of {type(data).__name__}",
+        "feature_space": space.name,
+        "weights_sha256": space.weights_sha256,
         "ema_batch_norm": cfg.ema_batch_norm,
         "model": results,
         "seconds": seconds,
     }
     if cfg.floor:
-        report["real_floor"] = real_floor(
-            data, classifier, reference, metrics, cfg.k, cfg.n_samples, cfg.seed
-        )
-    if cfg.inception:
+        report["real_floor"] = real_floor(data, space, reference, metrics, cfg.k, n, cfg.seed)
+    if cfg.inception and space.name != "inception":
         report["inception"], report["inception_fid"] = inception_fid(
             images, data, cfg.inception_samples, cfg.cache_dir, cfg.seed
         )
@@ -124,7 +143,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
 
 
 def evaluate_task(
-    cfg: DictConfig, model: ImageToImage, data: MNISTDataModule, classifier
+    cfg: DictConfig, model: ImageToImage, data: ImageDataModule, classifier
 ) -> tuple[dict, torch.Tensor]:
     """An image-to-image checkpoint on the first `n_samples` test digits: the task metrics of its
     outputs against the ground truth, beside those of the input itself taken as the output (the
@@ -139,7 +158,7 @@ def evaluate_task(
         "checkpoint": str(Path(cfg.ckpt_path).resolve()),
         "n_samples": n,
         "reference": "the ground truth of MNIST test digits",
-        "classifier_sha256": WEIGHTS_SHA256,
+        "feature_space": "mnist",
         "model": results,
         "input_as_output": score_outputs(classifier, model.visible(inputs).cpu(), truth, labels),
         "seconds": seconds,
@@ -187,7 +206,7 @@ def print_report(report: dict) -> None:
 def main(cfg: DictConfig) -> None:
     try:
         report = evaluate_checkpoint(cfg)
-    except (ValueError, WeightsError, MNISTNotFoundError, InceptionUnavailable) as error:
+    except (ValueError, WeightsError, DataNotFoundError, InceptionUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     print_report(report)

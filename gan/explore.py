@@ -1,5 +1,5 @@
 """Helpers behind notebooks/explore.ipynb: find a checkpoint, interpolate in latent space, sort
-samples by digit, plot a run's curves and tabulate its metrics."""
+samples by class, plot a run's curves and tabulate its metrics."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from torchvision.utils import make_grid
 from gan.base import GenerativeModule
 from gan.config import PROJECT_ROOT
 from gan.history import series
-from gan.metrics.classifier import MNISTClassifier, load_classifier, predict
+from gan.metrics.spaces import FeatureSpace
 
 
 def find_checkpoint(ckpt_path: str | Path | None = None, root: Path = PROJECT_ROOT) -> Path:
@@ -43,45 +43,52 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 def interpolation(model: GenerativeModule, steps: int = 10, seed: int = 0) -> torch.Tensor:
-    """Images (rows * steps, 1, 28, 28) along slerp(z0, z1) for two seeded z: one row, or for a
-    conditional model one row per digit (the same path of z for every digit)."""
+    """Images (rows * steps, C, H, W) along slerp(z0, z1) for two seeded z: one row, or for a
+    conditional model one row per class (the same path of z for every class)."""
     generator = torch.Generator().manual_seed(seed)
     z0, z1 = torch.randn(2, model.latent_dim, generator=generator)
     path = slerp(z0, z1, steps)  # (steps, latent_dim)
     if not model.num_classes:
         return model.generate(path).cpu()
-    digits = torch.arange(model.num_classes).repeat_interleave(steps)  # (classes * steps,)
-    return model.generate(path.repeat(model.num_classes, 1), digits).cpu()
+    labels = torch.arange(model.num_classes).repeat_interleave(steps)  # (classes * steps,)
+    return model.generate(path.repeat(model.num_classes, 1), labels).cpu()
 
 
-def by_digit(
+def by_class(
     model: GenerativeModule,
-    per_digit: int = 8,
+    space: FeatureSpace | None,
+    num_classes: int | None,
+    per_class: int = 8,
     draws: int = 1000,
     seed: int = 0,
-    classifier: MNISTClassifier | None = None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Ten rows of `per_digit` images (10 * per_digit, 1, 28, 28), row d showing digit d.
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """One row of `per_class` images per class (classes * per_class, C, H, W), row c showing
+    class c, for data sets of at most ten classes (else, or without a way to tell the classes
+    apart, (None, None)).
 
-    A conditional model is asked for each digit (the counts are None). An unconditional one draws
-    `draws` samples, which the project's classifier sorts by digit; rows with too few are filled
-    with black, and the counts (10,) of each predicted digit among the draws are returned too.
+    A conditional model is asked for each class (the counts are None). An unconditional one draws
+    `draws` samples, which the data set's classifier (`space`) sorts by class; rows with too few
+    are filled with black, and the counts (classes,) of each predicted class among the draws are
+    returned too.
     """
+    if not num_classes or num_classes > 10 or not (model.num_classes or space):
+        return None, None
     generator = torch.Generator().manual_seed(seed)
     if model.num_classes:
-        z = torch.randn(10 * per_digit, model.latent_dim, generator=generator)
-        return model.generate(z, torch.arange(10).repeat_interleave(per_digit)).cpu(), None
+        z = torch.randn(num_classes * per_class, model.latent_dim, generator=generator)
+        labels = torch.arange(num_classes).repeat_interleave(per_class)
+        return model.generate(z, labels).cpu(), None
     images = model.generate(torch.randn(draws, model.latent_dim, generator=generator)).cpu()
-    digits = predict(classifier or load_classifier(), images).argmax(dim=1)  # (draws,)
-    rows = torch.full((10, per_digit, *images.shape[1:]), -1.0)  # black where a digit is missing
-    for digit in range(10):
-        found = images[digits == digit][:per_digit]
-        rows[digit, : len(found)] = found
-    return rows.flatten(0, 1), torch.bincount(digits, minlength=10)
+    classes = space.classify(images).cpu()  # (draws,)
+    rows = torch.full((num_classes, per_class, *images.shape[1:]), -1.0)  # black: too few
+    for label in range(num_classes):
+        found = images[classes == label][:per_class]
+        rows[label, : len(found)] = found
+    return rows.flatten(0, 1), torch.bincount(classes, minlength=num_classes)
 
 
 def grid_figure(images: torch.Tensor, nrow: int, title: str) -> Figure:
-    """A figure of images (N, 1, H, W) in [-1, 1], `nrow` per row."""
+    """A figure of images (N, C, H, W) in [-1, 1], `nrow` per row."""
     grid = make_grid(images.float(), nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1)
     rows = math.ceil(len(images) / nrow)
     figure, axes = plt.subplots(figsize=(0.6 * nrow + 0.5, 0.6 * rows + 0.6))

@@ -1,10 +1,12 @@
 """Write a grid of samples from a checkpoint:
-`python -m gan.sample ckpt_path=.../last.ckpt digit=7 n=64 out=sevens.png`.
+`python -m gan.sample ckpt_path=.../last.ckpt label=7 n=64 out=sevens.png` (`digit=7` is the
+same, in MNIST's words).
 
-With `digit`, all `n` images show that digit: a conditional model is asked for it; for an
-unconditional one (GAN or VAE), samples are drawn until the project's MNIST classifier has
-recognised `n` of that digit. Without `digit`, a grid of ten rows, digits 0 to 9, `n // 10`
-images each (at least one).
+With `label`, all `n` images show that class: a conditional model is asked for it; for an
+unconditional one, samples are drawn until the data set's classifier (MNIST's, Fashion-MNIST's;
+for Stacked MNIST the label is the mode, 0 to 999) has recognised `n` of that class. Without a
+label, one row per class for data sets of at most ten classes (`n // 10` images each, at least
+one), else a plain grid of `n` samples.
 """
 
 from __future__ import annotations
@@ -20,77 +22,109 @@ from torchvision.utils import save_image
 from gan.base import GenerativeModule
 from gan.checkpoints import read_checkpoint, rebuild_model
 from gan.config import ConfigError
-from gan.metrics.classifier import MNISTClassifier, load_classifier, predict
+from gan.metrics.spaces import FeatureSpace, load_feature_space
 
 
 def load_model(ckpt_path: str | Path, device: str | torch.device = "cpu") -> GenerativeModule:
     """Rebuild the model a training run saved, from the config stored in its checkpoint (read
     as data; only this project's classes are built, see gan.checkpoints)."""
-    model = rebuild_model(read_checkpoint(ckpt_path), ckpt_path)
-    return model.to(device).eval()
+    return load_model_and_classes(ckpt_path, device)[0]
+
+
+def load_model_and_classes(
+    ckpt_path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[GenerativeModule, FeatureSpace | None, int | None]:
+    """The model (as `load_model`), its data set's number of classes (None: unlabelled) and, for
+    an unconditional model, the feature space whose classifier tells the classes apart (None
+    where the data set has none, or the model is conditional and needs none)."""
+    checkpoint = read_checkpoint(ckpt_path)  # read once, as data
+    model = rebuild_model(checkpoint, ckpt_path).to(device).eval()
+    data = (checkpoint.get("config") or {}).get("data") or {}
+    num_classes = data.get("num_classes", 10 if not data else None)  # older runs: MNIST
+    feature_space = data.get("feature_space", "mnist")
+    space = None
+    if not model.num_classes and feature_space != "inception":
+        space = load_feature_space(feature_space)
+    return model, space, num_classes
 
 
 class TooFewSamples(RuntimeError):
-    """An unconditional model rarely or never draws the asked-for digit."""
+    """An unconditional model rarely or never draws the asked-for class."""
 
 
-def samples_of_digit(
+def samples_of_class(
     model: GenerativeModule,
-    digit: int,
+    label: int,
     n: int,
-    classifier: MNISTClassifier | None = None,
+    space: FeatureSpace | None,
+    num_classes: int | None,
     max_draws: int | None = None,
 ) -> torch.Tensor:
-    """`n` images (n, 1, 28, 28) in [-1, 1] that show `digit`. An unconditional model's samples
-    are drawn until the classifier has recognised `n`, at most `max_draws` of them (default
-    max(5,000, 50 n): seconds on a CPU, and enough for a digit drawn a tenth of the time)."""
-    if not 0 <= digit <= 9:
-        raise ConfigError(f"digit={digit} is invalid: a digit from 0 to 9, or null for all")
+    """`n` images (n, C, H, W) in [-1, 1] of class `label`. An unconditional model's samples
+    are drawn until `space` has recognised `n`, at most `max_draws` of them (default
+    max(5,000, 50 n): seconds on a CPU, and enough for a class drawn a tenth of the time)."""
+    if num_classes is None or not 0 <= label < num_classes:
+        accepted = f"a class from 0 to {num_classes - 1}" if num_classes else "none: unlabelled"
+        raise ConfigError(f"label={label} is invalid for this data set: {accepted}")
     if model.num_classes:
-        return model.generate(model.sample_noise(n), torch.full((n,), digit, dtype=torch.long))
-    classifier = classifier or load_classifier(device=model.device)
+        return model.generate(model.sample_noise(n), torch.full((n,), label, dtype=torch.long))
+    if space is None or space.num_classes is None:
+        raise ConfigError(
+            f"label={label}: this unconditional model's data set has no classifier to pick "
+            "that class with; leave label unset, or sample a conditional model"
+        )
     max_draws = max_draws or max(5_000, 50 * n)
     kept, drawn = [], 0
     while sum(len(k) for k in kept) < n and drawn < max_draws:
         images = model.generate(model.sample_noise(500))
         drawn += len(images)
-        kept.append(images[predict(classifier, images).argmax(dim=1) == digit].cpu())
+        kept.append(images[space.classify(images).to(images.device) == label].cpu())
     found = torch.cat(kept)
     if len(found) < n:
         raise TooFewSamples(
-            f"only {len(found)} of {drawn:,} samples look like a {digit} to the MNIST classifier, "
-            f"wanted {n}: the model rarely draws that digit (is it trained? ask for fewer with n=)"
+            f"only {len(found)} of {drawn:,} samples look like a {label} to the {space.name} "
+            f"classifier, wanted {n}: the model rarely draws that class (is it trained? ask for "
+            "fewer with n=)"
         )
     return found[:n]
 
 
 def write_samples(
-    ckpt_path: str | Path, digit: int | None, n: int, out: str | Path | None, seed: int = 0
+    ckpt_path: str | Path, label: int | None, n: int, out: str | Path | None, seed: int = 0
 ) -> Path:
     """Sample from a checkpoint and save the grid; return its path."""
     if n < 1:
         raise ConfigError(f"n={n} is invalid: an integer >= 1")
     torch.manual_seed(seed)
-    model = load_model(ckpt_path)
+    model, space, num_classes = load_model_and_classes(ckpt_path)
     model.noise_seed = seed
-    if digit is None:
-        per_digit = max(1, n // 10)
-        classifier = None if model.num_classes else load_classifier()
-        images = torch.cat([samples_of_digit(model, d, per_digit, classifier) for d in range(10)])
-        nrow = per_digit
-    else:
-        images, nrow = samples_of_digit(model, digit, n), 8
-    name = f"sample_digit{digit if digit is not None else 'all'}.png"
+    if label is not None:
+        images, nrow = samples_of_class(model, label, n, space, num_classes), 8
+    elif num_classes and num_classes <= 10 and (model.num_classes or space is not None):
+        per_class = max(1, n // num_classes)
+        images = torch.cat(
+            [samples_of_class(model, c, per_class, space, num_classes) for c in range(num_classes)]
+        )
+        nrow = per_class
+    else:  # no classes to show row by row
+        images, nrow = model.generate(model.sample_noise(n), _any_labels(model, n)), 8
+    name = f"sample_digit{label if label is not None else 'all'}.png"
     path = Path(out) if out else Path(ckpt_path).resolve().parent.parent / "samples" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(images, path, nrow=nrow, normalize=True, value_range=(-1, 1))
     return path
 
 
+def _any_labels(model: GenerativeModule, n: int) -> torch.Tensor | None:
+    """Seeded random labels for a conditional model, None for an unconditional one."""
+    return torch.randint(model.num_classes, (n,)) if model.num_classes else None
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
 def main(cfg: DictConfig) -> None:
     try:
-        path = write_samples(cfg.ckpt_path, cfg.digit, cfg.n, cfg.out, cfg.seed)
+        label = cfg.label if cfg.label is not None else cfg.digit
+        path = write_samples(cfg.ckpt_path, label, cfg.n, cfg.out, cfg.seed)
     except (ConfigError, TooFewSamples) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -28,7 +28,7 @@ from gan.config import (
     register_resolvers,
     validate_config,
 )
-from gan.data import MNISTNotFoundError
+from gan.data import DataNotFoundError
 from gan.distributed import stop_even_when_blocked
 from gan.sweep import job_file, record_job_end
 
@@ -139,7 +139,7 @@ def _in_multirun() -> bool:
 ONE_LINE_ERRORS = {
     ConfigError: 2,
     InstantiationException: 2,
-    MNISTNotFoundError: 2,
+    DataNotFoundError: 2,
     FloatingPointError: 1,
     CollectiveTimeout: 1,
 }

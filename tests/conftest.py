@@ -37,6 +37,7 @@ SMALL = {
     "gan": ["model.generator.hidden=[32,64]", "model.discriminator.hidden=[64,32]"],
     "cdcgan": ["model.generator.width=8", "model.discriminator.width=8"],
     "vae": ["model.encoder.width=8", "model.decoder.width=8"],
+    "sngan": ["model.generator.width=16", "model.discriminator.width=16"],
     "pix2pix": ["model.generator.width=8", "model.discriminator.width=8"],
     "cyclegan": [
         *(f"model.{net}.width=8" for net in ("generator_ab", "generator_ba")),

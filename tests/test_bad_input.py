@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gan.config import ConfigError, validate_config
-from gan.data import MNIST_FILES, MNISTNotFoundError, load_mnist
+from gan.data import MNIST_FILES, DataNotFoundError, load_mnist
 from tests.conftest import PROJECT_ROOT, compose_config, run_cli
 
 
@@ -46,7 +46,7 @@ def test_a_damaged_mnist_file_is_named(tmp_path):
         shutil.copyfile(shared / name, raw / name)
     damaged = raw / "t10k-labels-idx1-ubyte.gz"
     damaged.write_bytes(damaged.read_bytes()[:1000])  # cut short, as by an interrupted download
-    with pytest.raises(MNISTNotFoundError, match=f"{damaged} is damaged") as error:
+    with pytest.raises(DataNotFoundError, match=f"{damaged} is damaged") as error:
         load_mnist(tmp_path, train=False)
     assert "delete it" in str(error.value) and "\n" not in str(error.value)
     assert "train-images" not in str(error.value)

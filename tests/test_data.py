@@ -4,7 +4,7 @@ import pytest
 import torch
 import torchvision.datasets.mnist
 
-from gan.data import MNIST_FILES, EpochShuffleSampler, MNISTDataModule, MNISTNotFoundError
+from gan.data import MNIST_FILES, DataNotFoundError, EpochShuffleSampler, MNISTDataModule
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_missing_mnist_names_the_folder_and_the_files(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torchvision.datasets.mnist, "download_and_extract_archive", offline)
     datamodule = MNISTDataModule(root=tmp_path)
-    with pytest.raises(MNISTNotFoundError) as error:
+    with pytest.raises(DataNotFoundError) as error:
         datamodule.prepare_data()
     message = str(error.value)
     assert str(tmp_path / "MNIST" / "raw") in message

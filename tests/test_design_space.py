@@ -23,6 +23,9 @@ pytestmark = pytest.mark.slow
 GAN_MODELS = ["cdcgan", "dcgan", "gan"]
 LOSSES = sorted(p.stem for p in (CONFIG_DIR / "loss").glob("*.yaml"))
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+# Recipes for data that cannot be fetched here; tests/test_datasets.py trains them on fabricated
+# files.
+FABRICATED = ["sngan_cifar10"]
 
 
 @pytest.mark.parametrize("model", GAN_MODELS)
@@ -112,7 +115,7 @@ def test_every_experiment_trains_a_few_batches(tmp_path):
             "-m",
             "gan.train",
             "-m",
-            "experiment=glob(*)",
+            f"experiment=glob(*,exclude=[{','.join(FABRICATED)}])",
             "debug=smoke",
             "trainer.limit_train_batches=2",
             "data.batch_size=8",
@@ -126,7 +129,7 @@ def test_every_experiment_trains_a_few_batches(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     overrides = sorted((p.read_text(), p) for p in tmp_path.glob("*/.hydra/overrides.yaml"))
-    assert len(overrides) == len(EXPERIMENTS)
+    assert len(overrides) == len(EXPERIMENTS) - len(FABRICATED)
     for _, path in overrides:
         assert (path.parent.parent / "samples" / "final.png").is_file()
         assert (path.parent.parent / "metrics.json").is_file()

@@ -13,13 +13,13 @@ from torch.utils.data import DataLoader
 
 import gan.config
 from gan.bench import main as bench_main
-from gan.data import DeviceBatches, DigitImages, EpochShuffleSampler
+from gan.data import DeviceBatches, EpochShuffleSampler, ImageTensorDataset
 from gan.train import train
 from tests.conftest import compose_config
 
 
 def test_device_batches_are_the_dataloader_batches_in_the_same_order():
-    images = torch.randint(0, 256, (50, 28, 28), dtype=torch.uint8)
+    images = torch.randint(0, 256, (50, 1, 28, 28), dtype=torch.uint8)
     labels = torch.randint(0, 10, (50,))
     batches = []
     for fast in (False, True):
@@ -28,7 +28,9 @@ def test_device_batches_are_the_dataloader_batches_in_the_same_order():
         if fast:
             loader = DeviceBatches(images, labels, sampler, batch_size=8, device="cpu")
         else:
-            loader = DataLoader(DigitImages(images, labels), 8, sampler=sampler, drop_last=True)
+            loader = DataLoader(
+                ImageTensorDataset(images, labels), 8, sampler=sampler, drop_last=True
+            )
         batches.append(list(loader))
     assert len(batches[0]) == len(batches[1]) == 6  # 50 // 8: the last partial batch dropped
     for (x0, y0), (x1, y1) in zip(*batches, strict=True):

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from gan.callbacks import SampleMetrics
 from gan.data import MNISTDataModule, as_unit_range
 from gan.metrics import evaluate
-from gan.metrics.classifier import WEIGHTS_SHA256, load_classifier
+from gan.metrics.classifier import WEIGHTS_SHA256
 from gan.metrics.evaluate import evaluate_images, reference_statistics
 from gan.metrics.scores import (
     class_statistics,
@@ -27,6 +27,7 @@ from gan.metrics.scores import (
     kernel_distance,
     precision_recall,
 )
+from gan.metrics.spaces import load_feature_space
 from gan.train import train
 
 
@@ -103,17 +104,18 @@ def test_precision_and_recall_on_known_manifolds():
     assert precision > 0.9 and 0.4 < recall < 0.75
 
 
-def test_reference_statistics_are_cached_by_data_and_weights(tmp_path, monkeypatch):
-    classifier = load_classifier()
-    images = torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8)
+def test_reference_statistics_are_cached_by_data_and_weights(tmp_path):
+    space = load_feature_space("mnist")
     calls = []
-    real_embed = evaluate.embed
-    monkeypatch.setattr(evaluate, "embed", lambda *a, **k: calls.append(1) or real_embed(*a, **k))
-    first = reference_statistics(classifier, images, tmp_path)
-    second = reference_statistics(classifier, images, tmp_path)
+    real_embed = space.embed
+    space.embed = lambda images: calls.append(1) or real_embed(images)
+    images = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    first = reference_statistics(space, images, tmp_path)
+    second = reference_statistics(space, images, tmp_path)
     assert len(calls) == 1 and torch.equal(first.features, second.features)
-    reference_statistics(classifier, images, tmp_path, weights_sha256="0" * 64)
-    reference_statistics(classifier, images[:32], tmp_path)
+    space.weights_sha256 = "0" * 64  # other weights: another cache entry
+    reference_statistics(space, images, tmp_path)
+    reference_statistics(space, images[:32], tmp_path)
     assert len(calls) == 3 and len(list(tmp_path.iterdir())) == 3
 
 
@@ -128,9 +130,9 @@ def test_digits():
 @pytest.fixture(scope="module")
 def scorer(test_digits):
     images, _ = test_digits
-    classifier = load_classifier()
-    reference = reference_statistics(classifier, images[:5000])
-    return lambda x, metrics=("fid_mnist",): evaluate_images(classifier, x, reference, metrics)
+    space = load_feature_space("mnist")
+    reference = reference_statistics(space, images[:5000])
+    return lambda x, metrics=("fid",): evaluate_images(space, x, reference, metrics)
 
 
 @pytest.mark.slow
@@ -157,7 +159,7 @@ def blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 @pytest.mark.slow
 def test_single_class_and_real_digits(test_digits, scorer):
     images, labels = test_digits
-    metrics = ("is_mnist", "classes")
+    metrics = ("is", "classes")
     threes = scorer(images[labels == 3], metrics)
     assert threes["classes_covered"] == 1 and threes["is_mnist"] < 1.1
     real = scorer(images[5000:], metrics)
@@ -178,9 +180,13 @@ def test_training_logs_val_metrics_and_keeps_the_best_checkpoint(make_cfg):
     assert state["best_model_score"].item() <= metrics["val/fid_mnist"] + 1e-9
 
 
-def test_unknown_metric_is_refused():
-    with pytest.raises(ValueError, match=r"unknown metrics \['fid'\]"):
-        SampleMetrics(metrics=["fid"])
+def test_unknown_metrics_and_spaces_are_refused():
+    with pytest.raises(ValueError, match=r"unknown metrics \['fid_mnist'\]"):
+        SampleMetrics(metrics=["fid_mnist"])  # the kinds are fid, kid, ...
+    with pytest.raises(ValueError, match=r"feature_space='imagenet'"):
+        SampleMetrics(feature_space="imagenet")
+    with pytest.raises(ValueError, match=r"\['modes'\] are not available in the mnist"):
+        evaluate.check_metrics(load_feature_space("mnist"), ["fid", "modes"])
 
 
 @pytest.mark.slow
@@ -195,7 +201,8 @@ def test_eval_cli_writes_metrics_json_with_the_real_floor(make_cfg, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert report["n_samples"] == 300 and report["classifier_sha256"] == WEIGHTS_SHA256
+    assert report["n_samples"] == 300 and report["weights_sha256"] == WEIGHTS_SHA256
+    assert report["feature_space"] == "mnist"
     assert report["model"].keys() == report["real_floor"].keys() >= {"fid_mnist", "recall"}
     assert report["real_floor"]["fid_mnist"] < report["model"]["fid_mnist"]
     assert report["real_floor"]["classes_covered"] == 10
@@ -232,13 +239,13 @@ def test_metrics_run_every_n_epochs_and_after_the_last(make_cfg):
 
 
 def test_a_damaged_cache_file_is_named_deleted_and_recomputed(tmp_path):
-    classifier = load_classifier()
-    images = torch.randint(0, 256, (32, 28, 28), dtype=torch.uint8)
-    first = reference_statistics(classifier, images, tmp_path)
+    space = load_feature_space("mnist")
+    images = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8)
+    first = reference_statistics(space, images, tmp_path)
     (cache,) = tmp_path.iterdir()
     cache.write_bytes(cache.read_bytes()[:100])  # truncated, as by a writer killed midway
     with pytest.warns(UserWarning, match=f"cache file {cache} is unreadable"):
-        again = reference_statistics(classifier, images, tmp_path)
+        again = reference_statistics(space, images, tmp_path)
     assert torch.equal(first.features, again.features)
     assert torch.equal(torch.load(cache, weights_only=True)["features"], first.features)
 

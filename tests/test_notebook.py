@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
 import torch
 from nbclient import NotebookClient
 
-from gan.explore import by_digit, find_checkpoint, interpolation, slerp
-from gan.sample import load_model
+from gan.explore import by_class, find_checkpoint, interpolation, slerp
+from gan.sample import load_model_and_classes
 from gan.train import train
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "explore.ipynb"
@@ -35,6 +36,14 @@ def test_slerp_ends_at_both_points_and_keeps_the_norm_of_orthogonal_points():
     torch.testing.assert_close(slerp(z0, 2 * z0, 3)[1], 1.5 * z0)  # parallel: a straight line
 
 
+def test_rows_by_class_only_for_at_most_ten_classes_it_can_tell_apart():
+    unconditional = SimpleNamespace(num_classes=None, latent_dim=4)
+    assert by_class(unconditional, None, 10) == (None, None)  # no classifier (CIFAR-10)
+    assert by_class(unconditional, None, None) == (None, None)  # unlabelled (a folder)
+    conditional = SimpleNamespace(num_classes=1000, latent_dim=4)
+    assert by_class(conditional, None, 1000) == (None, None)  # Stacked MNIST's modes
+
+
 def test_find_checkpoint_picks_the_newest_last_ckpt(tmp_path):
     with pytest.raises(FileNotFoundError, match="train a model first"):
         find_checkpoint(root=tmp_path)
@@ -56,10 +65,11 @@ def test_explore_notebook_runs_on_a_fresh_checkpoint(make_cfg, model, logger):
     ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
 
     # The helpers' shapes: conditional models get one row per digit.
-    loaded = load_model(ckpt)
+    loaded, space, num_classes = load_model_and_classes(ckpt)
+    assert num_classes == 10 and (space is None) == bool(loaded.num_classes)
     rows = 10 if loaded.num_classes else 1
     assert interpolation(loaded, steps=4).shape == (rows * 4, 1, 28, 28)
-    images, counts = by_digit(loaded, per_digit=3, draws=50)
+    images, counts = by_class(loaded, space, num_classes, per_class=3, draws=50)
     assert images.shape == (30, 1, 28, 28)
     assert (counts is None) == bool(loaded.num_classes)
     assert counts is None or counts.sum() == 50

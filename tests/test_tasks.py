@@ -12,7 +12,7 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from gan.data import MNISTDataModule
+from gan.data import MNISTDataModule, unpaired_split
 from gan.metrics.image2image import psnr, sharpness, ssim
 from gan.nets import UNet
 from gan.tasks.corruptions import Inpainting, SuperResolution
@@ -23,7 +23,6 @@ from gan.tasks.operators import (
     disk,
     downsample,
     make_mask,
-    unpaired_split,
     upsample,
 )
 from gan.train import train

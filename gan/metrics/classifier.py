@@ -1,6 +1,7 @@
-"""A small MNIST classifier trained by this project (`python -m gan.classify`), whose committed
-weights are checked against their SHA-256 on load. Its softmax tells which digit an image shows;
-its 128-d penultimate features are the embedding for MNIST-specific metrics."""
+"""Small classifiers trained by this project (`python -m gan.classify`) for MNIST and for
+Fashion-MNIST, whose committed weights are checked against their SHA-256 on load. A softmax tells
+which class an image shows; the 128-d penultimate features are the embedding for the data set's
+own metrics (FID-MNIST, FID-Fashion, ...)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,21 @@ from pathlib import Path
 import torch
 from torch import nn
 
-WEIGHTS_PATH = Path(__file__).parent / "weights" / "mnist_classifier.pt"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_PATH = WEIGHTS_DIR / "mnist_classifier.pt"
 # Printed by `python -m gan.classify`; a retrained file must update it.
 WEIGHTS_SHA256 = "a438ff507f9d0346eae989683d229b0dba304621bf195fd8c8f7966597a391a2"
+FASHION_WEIGHTS_PATH = WEIGHTS_DIR / "fashion_mnist_classifier.pt"
+FASHION_WEIGHTS_SHA256 = "TO BE FILLED"
+# The classifiers by the feature space they define: (weights, SHA-256, how to retrain them).
+CLASSIFIERS = {
+    "mnist": (WEIGHTS_PATH, WEIGHTS_SHA256, "python -m gan.classify"),
+    "fashion": (
+        FASHION_WEIGHTS_PATH,
+        FASHION_WEIGHTS_SHA256,
+        "python -m gan.classify data=fashion_mnist",
+    ),
+}
 
 
 class WeightsError(RuntimeError):
@@ -25,7 +38,8 @@ def _block(c_in: int, c_out: int) -> list[nn.Module]:
 
 
 class MNISTClassifier(nn.Module):
-    """Images (B, 1, 28, 28) in [-1, 1] -> logits (B, 10); `features` gives (B, 128)."""
+    """Images (B, 1, 28, 28) in [-1, 1] -> logits (B, 10); `features` gives (B, 128). The same
+    network, trained on Fashion-MNIST, is that data set's classifier."""
 
     feature_dim = 128
 
@@ -54,19 +68,18 @@ def load_classifier(
     path: Path = WEIGHTS_PATH,
     sha256: str | None = WEIGHTS_SHA256,
     device: str | torch.device = "cpu",
+    retrain: str = "python -m gan.classify",
 ) -> MNISTClassifier:
     """The trained classifier in eval mode. Refuses a file whose SHA-256 differs from `sha256`
     (None skips the check, for a freshly trained file)."""
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(
-            f"no classifier weights at {path}: train them with `python -m gan.classify`"
-        )
+        raise WeightsError(f"no classifier weights at {path}: train them with `{retrain}`")
     if sha256 is not None and (actual := sha256_of(path)) != sha256:
         raise WeightsError(
             f"{path} has SHA-256 {actual}, expected {sha256}: the weights were changed or damaged "
-            "(restore them from git, or retrain with `python -m gan.classify` and update "
-            "WEIGHTS_SHA256 in gan/metrics/classifier.py)"
+            f"(restore them from git, or retrain with `{retrain}` and update CLASSIFIERS in "
+            "gan/metrics/classifier.py)"
         )
     # Built without touching the training RNGs: a run that builds it after a resume must draw the
     # same dropout masks and penalty weights as the run that never stopped.
@@ -77,12 +90,19 @@ def load_classifier(
     return model.to(device, memory_format=torch.channels_last).eval()
 
 
+def load_named_classifier(space: str, device: str | torch.device = "cpu") -> MNISTClassifier:
+    """The classifier behind the feature space `space` ("mnist" or "fashion")."""
+    path, sha256, retrain = CLASSIFIERS[space]
+    return load_classifier(path, sha256, device, retrain)
+
+
 @dataclass
 class Embedding:
-    """What the classifier makes of a set of images."""
+    """What a feature extractor makes of a set of images."""
 
-    features: torch.Tensor  # (N, 128) penultimate activations
-    probabilities: torch.Tensor  # (N, 10) softmax
+    features: torch.Tensor | None  # (N, D): a classifier's penultimate activations, Inception's
+    probabilities: torch.Tensor | None = None  # (N, K) softmax, for a classifier
+    modes: torch.Tensor | None = None  # (N,) the mode of each image, where modes are defined
 
 
 @torch.no_grad()

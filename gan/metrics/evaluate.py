@@ -1,7 +1,7 @@
-"""MNIST metrics of a generator against real digits, on the project classifier's features.
+"""Metrics of a generator against real images, in the data set's feature space (gan.metrics.spaces).
 
 `reference_statistics` embeds a set of real images once and caches the result on disk, keyed by a
-hash of the images and of the classifier weights; `evaluate_images` scores any image set against
+hash of the images and of the extractor's weights; `evaluate_images` scores any image set against
 it; `generate_images` draws a fixed, seeded sample set from a model (for a conditional one, with
 the class mix of the reference split).
 """
@@ -16,16 +16,18 @@ import torch
 
 from gan.atomic import save_torch
 from gan.data import as_unit_range
-from gan.metrics.classifier import WEIGHTS_SHA256, Embedding, MNISTClassifier, embed
+from gan.metrics.classifier import Embedding
 from gan.metrics.scores import (
     class_statistics,
     frechet_distance,
     inception_score,
     kernel_distance,
+    mode_statistics,
     precision_recall,
 )
+from gan.metrics.spaces import FeatureSpace
 
-METRICS = ("fid_mnist", "kid_mnist", "is_mnist", "classes", "precision_recall")
+METRICS = ("fid", "kid", "is", "classes", "precision_recall", "modes")
 
 
 def cached(
@@ -52,48 +54,61 @@ def cached(
 
 
 def reference_statistics(
-    classifier: MNISTClassifier,
-    images: torch.Tensor,
-    cache_dir: str | Path | None = None,
-    weights_sha256: str = WEIGHTS_SHA256,
+    space: FeatureSpace, images: torch.Tensor, cache_dir: str | Path | None = None
 ) -> Embedding:
-    """The embedding of real `images` (uint8 (N, 28, 28) or float in [-1, 1]), computed once and
-    cached in `cache_dir` under a key made of the images' and the weights' hashes."""
+    """The embedding of real `images` (uint8 (N, C, H, W), or float in [-1, 1]) in `space`,
+    computed once and cached in `cache_dir` under a key made of the images' and the weights'
+    hashes."""
 
     def compute(x: torch.Tensor) -> dict[str, torch.Tensor]:
-        embedding = embed(classifier, x)
-        return {"features": embedding.features, "probabilities": embedding.probabilities}
+        embedding = space.embed(x)
+        fields = ("features", "probabilities", "modes")
+        return {f: getattr(embedding, f) for f in fields if getattr(embedding, f) is not None}
 
-    result = cached("mnist", as_unit_range(images), weights_sha256, compute, cache_dir)
-    return Embedding(result["features"], result["probabilities"])
+    # The MNIST space keeps its old cache name, so caches made before stay valid.
+    name = "mnist" if space.name == "mnist" else f"space_{space.name}"
+    result = cached(name, as_unit_range(images), space.weights_sha256, compute, cache_dir)
+    return Embedding(result.get("features"), result.get("probabilities"), result.get("modes"))
+
+
+def check_metrics(space: FeatureSpace, metrics: tuple[str, ...] | list[str] | None) -> list[str]:
+    """The metric kinds to compute: all the space supports when `metrics` is None."""
+    if metrics is None:
+        return list(space.metrics)
+    if unknown := sorted(set(metrics) - set(space.metrics)):
+        raise ValueError(
+            f"metrics {unknown} are not available in the {space.name} feature space; choose "
+            f"from {list(space.metrics)}"
+        )
+    return list(metrics)
 
 
 def evaluate_images(
-    classifier: MNISTClassifier,
+    space: FeatureSpace,
     images: torch.Tensor,
     reference: Embedding,
-    metrics: tuple[str, ...] | list[str] = METRICS,
+    metrics: tuple[str, ...] | list[str] | None = None,
     k: int = 3,
 ) -> dict[str, float]:
-    """Score images (N, 1, 28, 28) in [-1, 1] against the reference embedding.
+    """Score images (N, C, H, W) in [-1, 1] against the reference embedding, in `space`.
 
-    Keys: fid_mnist; kid_mnist and kid_mnist_std; is_mnist and is_mnist_std; classes_covered and
-    class_kl (with "classes"); precision and recall (with "precision_recall", k-NN with `k`).
+    Keys: fid_<space>; kid_<space> and kid_<space>_std; is_<space> and is_<space>_std;
+    classes_covered and class_kl (with "classes"); precision and recall (with
+    "precision_recall", k-NN with `k`); modes_covered and mode_kl (with "modes").
     """
-    unknown = set(metrics) - set(METRICS)
-    if unknown:
-        raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {list(METRICS)}")
-    generated = embed(classifier, images)
+    metrics = check_metrics(space, metrics)
+    generated = space.embed(images)
+    name = space.name
     results: dict[str, float] = {}
-    if "fid_mnist" in metrics:
-        results["fid_mnist"] = frechet_distance(generated.features, reference.features)
-    if "kid_mnist" in metrics:
+    if "fid" in metrics:
+        results[f"fid_{name}"] = frechet_distance(generated.features, reference.features)
+    if "kid" in metrics:
         subset = min(1000, len(images), len(reference.features))
-        results["kid_mnist"], results["kid_mnist_std"] = kernel_distance(
+        results[f"kid_{name}"], results[f"kid_{name}_std"] = kernel_distance(
             generated.features, reference.features, subset_size=subset
         )
-    if "is_mnist" in metrics:
-        results["is_mnist"], results["is_mnist_std"] = inception_score(generated.probabilities)
+    if "is" in metrics:
+        results[f"is_{name}"], results[f"is_{name}_std"] = inception_score(generated.probabilities)
     if "classes" in metrics:
         stats = class_statistics(generated.probabilities)
         results["classes_covered"] = stats["classes_covered"]
@@ -102,6 +117,8 @@ def evaluate_images(
         results["precision"], results["recall"] = precision_recall(
             reference.features, generated.features, k
         )
+    if "modes" in metrics:
+        results |= mode_statistics(generated.modes, space.num_classes)
     return results
 
 

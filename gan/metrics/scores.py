@@ -107,6 +107,19 @@ def class_statistics(
     }
 
 
+def mode_statistics(modes: torch.Tensor, num_modes: int) -> dict[str, float]:
+    """From each sample's mode (N,): `modes_covered`, the modes with at least one sample, and
+    `mode_kl` = KL(generated mode distribution || uniform over `num_modes`), 0 when every mode
+    has its share, ln(num_modes) for one mode (as PacGAN and VEEGAN report them)."""
+    counts = torch.bincount(modes.long(), minlength=num_modes).to(torch.float64)
+    shares = counts / counts.sum()
+    nonzero = shares[shares > 0]
+    return {
+        "modes_covered": float((counts > 0).sum()),
+        "mode_kl": float((nonzero * (nonzero * num_modes).log()).sum()),
+    }
+
+
 def _kth_neighbour_radii(features: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
     """Distance from each row to its k-th nearest other row (the radius of its k-NN ball)."""
     radii = []

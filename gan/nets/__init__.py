@@ -4,6 +4,7 @@ from gan.nets.conditional import ConditionalDCGANGenerator, ProjectionDiscrimina
 from gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init
 from gan.nets.mlp import MLPDiscriminator, MLPGenerator
 from gan.nets.patchgan import PatchGAN
+from gan.nets.resnet import ResNetDiscriminator, ResNetGenerator
 from gan.nets.unet import UNet
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "MLPGenerator",
     "PatchGAN",
     "ProjectionDiscriminator",
+    "ResNetDiscriminator",
+    "ResNetGenerator",
     "UNet",
     "dcgan_init",
 ]

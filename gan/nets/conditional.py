@@ -25,27 +25,33 @@ class ConditionalDCGANGenerator(nn.Module):
         width: int = 64,
         channels: int = 1,
         norm: str = "batch",
+        resolution: int = 28,
     ) -> None:
         super().__init__()
         check_sizes(num_classes=num_classes, embed_dim=embed_dim)
         self.latent_dim = latent_dim
         self.num_classes = num_classes
         self.embed = nn.Embedding(num_classes, embed_dim)
-        self.body = DCGANGenerator(latent_dim + embed_dim, width, channels, norm)
+        self.body = DCGANGenerator(latent_dim + embed_dim, width, channels, norm, resolution)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        # (B, latent_dim) ++ (B, embed_dim) -> (B, 1, 28, 28)
+        # (B, latent_dim) ++ (B, embed_dim) -> (B, C, R, R)
         return self.body(torch.cat([z.flatten(1), self.embed(labels)], dim=1))
 
 
 class ProjectionDiscriminator(nn.Module):
     def __init__(
-        self, num_classes: int = 10, width: int = 64, channels: int = 1, norm: str = "batch"
+        self,
+        num_classes: int = 10,
+        width: int = 64,
+        channels: int = 1,
+        norm: str = "batch",
+        resolution: int = 28,
     ) -> None:
         super().__init__()
         check_sizes(num_classes=num_classes)
         self.num_classes = num_classes
-        self.body = DCGANDiscriminator(width, channels, norm)
+        self.body = DCGANDiscriminator(width, channels, norm, resolution)
         self.norm = self.body.norm
         self.embed = nn.Embedding(num_classes, self.body.feature_dim)
         nn.init.normal_(self.embed.weight, 0.0, 0.02)
@@ -53,7 +59,7 @@ class ProjectionDiscriminator(nn.Module):
             spectral_norm(self.embed)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        features = self.body.features(x)  # (B, 4w, 3, 3)
+        features = self.body.features(x)  # (B, widest, 3 or 4, 3 or 4)
         unconditional = self.body.head(features).flatten()  # (B,)
         projection = (self.embed(labels) * features.flatten(1)).sum(dim=1)  # (B,)
         return unconditional + projection

@@ -48,7 +48,7 @@ class MLPGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         z = z.flatten(1)  # (B, latent_dim, 1, 1) or (B, latent_dim) -> (B, latent_dim)
-        return self.net(z).view(len(z), *self.image_shape)  # (B, 1, 28, 28)
+        return self.net(z).view(len(z), *self.image_shape)  # (B, C, H, W)
 
 
 class MLPDiscriminator(nn.Module):

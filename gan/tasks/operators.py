@@ -1,5 +1,5 @@
 """The image operators behind the image-to-image tasks: masks (inpainting), downsampling
-(super-resolution), morphological dilation and the unpaired split (translation).
+(super-resolution) and morphological dilation (translation); the unpaired split is gan.data.splits.
 
 All work on batches (B, 1, H, W) in [-1, 1] on any device; random ones take a torch.Generator.
 """
@@ -97,10 +97,3 @@ def dilate(images: torch.Tensor, radius: int = 1) -> torch.Tensor:
     outside = (outside.view(batch, 1, -1, height * width)[:, :, element] == 0).expand_as(patches)
     patches = patches.masked_fill(outside, float("-inf"))
     return patches.amax(dim=2).view(batch, channels, height, width)
-
-
-def unpaired_split(num_items: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Disjoint halves of range(num_items), seeded: domain A's images and domain B's."""
-    order = torch.randperm(num_items, generator=torch.Generator().manual_seed(seed))
-    half = num_items // 2
-    return order[:half].sort().values, order[half : 2 * half].sort().values

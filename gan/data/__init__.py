@@ -1,0 +1,59 @@
+"""Data sets as Lightning data modules over uint8 tensors, one file per family:
+
+- `mnist.py`: MNIST (the default) and Fashion-MNIST;
+- `stacked.py`: Stacked MNIST (1,000 modes, the mode-collapse benchmark);
+- `cifar.py`: CIFAR-10;
+- `folder.py`: any folder of images;
+- `base.py`: what they share (`ImageDataModule`: splits, the seeded order, the fast path);
+- `splits.py`, `sampling.py`, `tensors.py`: seeded splits, the epoch order and device batches,
+  uint8 images and their scaling.
+"""
+
+from gan.data.base import (
+    DATA_DIR_ENV,
+    RESOLUTIONS,
+    DataNotFoundError,
+    ImageDataModule,
+    Split,
+    default_data_dir,
+)
+from gan.data.cifar import CIFAR10DataModule
+from gan.data.folder import FolderDataModule
+from gan.data.mnist import (
+    MNIST_FILES,
+    FashionMNISTDataModule,
+    MNISTDataModule,
+    damaged_files,
+    load_mnist,
+)
+from gan.data.sampling import DeviceBatches, EpochShuffleSampler
+from gan.data.splits import limited, train_val_split, unpaired_split
+from gan.data.stacked import StackedMNISTDataModule, stack_digits
+from gan.data.tensors import ImageTensorDataset, as_unit_range, resize_images, scale_to_unit_range
+
+__all__ = [
+    "DATA_DIR_ENV",
+    "MNIST_FILES",
+    "RESOLUTIONS",
+    "CIFAR10DataModule",
+    "DataNotFoundError",
+    "DeviceBatches",
+    "EpochShuffleSampler",
+    "FashionMNISTDataModule",
+    "FolderDataModule",
+    "ImageDataModule",
+    "ImageTensorDataset",
+    "MNISTDataModule",
+    "Split",
+    "StackedMNISTDataModule",
+    "as_unit_range",
+    "damaged_files",
+    "default_data_dir",
+    "limited",
+    "load_mnist",
+    "resize_images",
+    "scale_to_unit_range",
+    "stack_digits",
+    "train_val_split",
+    "unpaired_split",
+]

@@ -1,0 +1,213 @@
+"""What every data module shares: uint8 tensors in memory, a seeded validation split, the seeded
+epoch order, the fast path, limited subsets, and the facts the models and metrics read."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import CombinedLoader
+from torch.utils.data import DataLoader, Sampler
+
+from gan.data.sampling import DeviceBatches, EpochShuffleSampler
+from gan.data.splits import limited, train_val_split, unpaired_split
+from gan.data.tensors import ImageTensorDataset, resize_images
+
+DATA_DIR_ENV = "GAN_DATA_DIR"
+RESOLUTIONS = (28, 32, 64)  # what the networks are built for
+
+
+class DataNotFoundError(RuntimeError):
+    """A data set is neither on disk (intact) nor downloadable."""
+
+
+def default_data_dir(root_dir: str | Path | None = None) -> Path:
+    """`$GAN_DATA_DIR` when set and not empty, else `data/` in `root_dir` (the project root)."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env)
+    return Path(root_dir or Path(__file__).resolve().parents[2]) / "data"
+
+
+@dataclass
+class Split:
+    """One part of a data set: uint8 images (N, C, H, W) and integer labels (N,)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.labels is None:
+            self.labels = torch.zeros(len(self.images), dtype=torch.long)
+
+    def take(self, index: torch.Tensor) -> Split:
+        return Split(self.images[index], self.labels[index])
+
+
+class ImageDataModule(L.LightningDataModule):
+    """A data set as uint8 tensors: a seeded validation split, the seeded epoch order, the fast
+    path and the facts that models and metrics take from the data config.
+
+    Subclasses implement `read` (the training split and the test split, and a validation split
+    where the data set has its own) and may override `prepare_data` (downloads).
+
+    Args:
+        root: where data sets live (`paths.data_dir`).
+        batch_size, num_workers, pin_memory: the DataLoader's.
+        val_size: images held out of the training split as validation (seeded by `split_seed`),
+            unless the data set has its own validation split.
+        seed: the shuffling order (saved in checkpoints, so resume keeps it).
+        split_seed: the validation split, the limited subset and the unpaired halves.
+        on_device: batches cut from one uint8 tensor on the trainer's device (the fast path).
+        unpaired: every batch a dict {"a": ..., "b": ...} from two disjoint halves of the
+            training split (task=translate).
+        limit_images: train on a seeded subset of this many training images (data efficiency).
+        resolution: images are resized to resolution x resolution (antialiased) when their own
+            size differs; one of RESOLUTIONS.
+        channels: 1 (grey) or 3 (RGB); a data set converts to it or refuses it.
+        num_classes: labels are 0 .. num_classes - 1 (None: unlabelled).
+        feature_space, primary_metric, metric_samples: how samples of this data are scored
+            (read by the metrics and checkpoint callbacks through the config).
+    """
+
+    native_channels: tuple[int, ...] = (1, 3)  # the channel counts this data set can give
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        batch_size: int = 128,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        val_size: int = 5000,
+        seed: int = 0,
+        split_seed: int = 1234,
+        on_device: bool = False,
+        unpaired: bool = False,
+        limit_images: int | None = None,
+        resolution: int = 28,
+        channels: int = 1,
+        num_classes: int | None = None,
+        feature_space: str | None = None,
+        primary_metric: str | None = None,
+        metric_samples: int = 5000,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size}: must be >= 1")
+        if val_size < 0:
+            raise ValueError(f"val_size={val_size}: must be >= 0")
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution={resolution}: choose one of {RESOLUTIONS}")
+        if channels not in self.native_channels:
+            raise ValueError(
+                f"channels={channels}: {type(self).__name__} gives {self.native_channels}"
+            )
+        if on_device and unpaired:
+            raise ValueError("on_device=True with unpaired=True: the device path serves one domain")
+        self.root = Path(root) if root else default_data_dir()
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.val_size = val_size
+        self.seed = seed
+        self.split_seed = split_seed
+        self.on_device = on_device
+        self.unpaired = unpaired
+        self.limit_images = limit_images
+        self.resolution = resolution
+        self.channels = channels
+        self.num_classes = num_classes
+        self.feature_space = feature_space
+        self.primary_metric = primary_metric
+        self.metric_samples = metric_samples
+        self.train_set: ImageTensorDataset | None = None
+        self.val_set: ImageTensorDataset | None = None
+        self.test_set: ImageTensorDataset | None = None
+
+    # ---- what a data set provides -------------------------------------------------------------
+
+    def read(self) -> dict[str, Split]:
+        """{"train": ..., "test": ...} and optionally "val": uint8 images in this data set's own
+        size, `self.channels` channels."""
+        raise NotImplementedError
+
+    # ---- shared -------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        """Saved in checkpoints: a resumed run keeps the shuffling order of the run it continues."""
+        return {"seed": self.seed}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.seed = state_dict["seed"]
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        splits = self.read()
+        train = splits["train"]
+        if "val" in splits:
+            val = splits["val"]
+        else:
+            kept, held_out = train_val_split(len(train.images), self.val_size, self.split_seed)
+            train, val = train.take(kept), train.take(held_out)
+        if self.limit_images is not None:
+            everything = torch.arange(len(train.images))
+            train = train.take(limited(everything, self.limit_images, self.split_seed))
+        self.train_set, self.val_set, self.test_set = (
+            ImageTensorDataset(resize_images(split.images, self.resolution), split.labels)
+            for split in (train, val, splits["test"])
+        )
+
+    def _loader(self, dataset, sampler: Sampler | None = None, drop_last: bool = False):
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader | DeviceBatches | CombinedLoader:
+        # drop_last: BatchNorm and the images/s counter both want full batches. Under DDP each
+        # process gets its share (the trainer configs turn Lightning's own sampler swap off).
+        trainer = self.trainer
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        sampler = EpochShuffleSampler(len(self.train_set), self.seed, replicas, rank)
+        if self.unpaired:
+            return self._unpaired_loaders(replicas, rank)
+        if self.on_device:
+            device = trainer.strategy.root_device if trainer else "cpu"
+            train = self.train_set
+            return DeviceBatches(train.images, train.labels, sampler, self.batch_size, device)
+        return self._loader(self.train_set, sampler, drop_last=True)
+
+    def domains(self) -> tuple[ImageTensorDataset, ImageTensorDataset]:
+        """Domains A and B of the unpaired tasks: disjoint halves of the training split."""
+        index_a, index_b = unpaired_split(len(self.train_set), self.split_seed)
+        train = self.train_set
+        return (
+            ImageTensorDataset(train.images[index_a], train.labels[index_a]),
+            ImageTensorDataset(train.images[index_b], train.labels[index_b]),
+        )
+
+    def _unpaired_loaders(self, replicas: int, rank: int) -> CombinedLoader:
+        domain_a, domain_b = self.domains()
+        # Independent orders: B's sampler is seeded apart from A's, so pairs are never fixed.
+        loaders = {
+            name: self._loader(
+                domain, EpochShuffleSampler(len(domain), seed, replicas, rank), drop_last=True
+            )
+            for name, domain, seed in (("a", domain_a, self.seed), ("b", domain_b, self.seed + 1))
+        }
+        return CombinedLoader(loaders, mode="min_size")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set)
