@@ -9,11 +9,12 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_warn
 from torchvision.utils import make_grid, save_image
 
+from gan.base import on_device
 from gan.metrics.evaluate import (
     METRICS,
     check_metrics,
@@ -122,6 +123,31 @@ class ConfigInCheckpoint(L.Callback):
         checkpoint["config"] = self.config
 
 
+class ProgressBar(RichProgressBar):
+    """Lightning's rich progress bar, showing the logged values every `metrics_every_n_batches`
+    batches (and at the end of every epoch) instead of after every batch: reading them copies
+    them to the host, which on a GPU waits for all queued work. The bar itself moves every batch.
+    """
+
+    def __init__(self, metrics_every_n_batches: int = 1, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if metrics_every_n_batches < 1:
+            raise ValueError(f"metrics_every_n_batches={metrics_every_n_batches}: use 1 or more")
+        self.metrics_every_n_batches = metrics_every_n_batches
+        self._shown: dict | None = None
+        self._read = True
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self._read = (batch_idx + 1) % self.metrics_every_n_batches == 0
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        self._read = True
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict:
+        if self._read or self._shown is None:
+            self._shown = super().get_metrics(trainer, pl_module)
+        return self._shown
+
+
 class ImagesPerSecond(L.Callback):
     """Training throughput (real images per second, smoothed) in the progress bar and the logs,
     from the module's `images_seen` counter: every process's images under DDP, both domains'
@@ -141,7 +167,7 @@ class ImagesPerSecond(L.Callback):
             rate = (seen - self._last[1]) / max(now - self._last[0], 1e-9)
             s = self.smoothing
             self._rate = rate if self._rate is None else s * self._rate + (1 - s) * rate
-            pl_module.log("train/images_per_s", self._rate, prog_bar=True)
+            pl_module.log("train/images_per_s", on_device(pl_module, self._rate), prog_bar=True)
         self._last = (now, seen)
 
 

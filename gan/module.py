@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from gan.base import GenerativeModule
+from gan.base import GenerativeModule, on_device
 from gan.ema import EMA
 from gan.losses import AdversarialLoss
 from gan.nets.norm import has_batch_norm
@@ -203,7 +203,7 @@ class GAN(GenerativeModule):
             {
                 **self._score_summary(real_scores.detach(), fake_scores.detach()),
                 "train/d_penalty": penalty.detach(),
-                "train/images_seen": float(self.images_seen),
+                "train/images_seen": on_device(self, self.images_seen),
             }
         )
         self.log("train/loss_d", loss_d.detach(), prog_bar=True)

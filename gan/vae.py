@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from gan.base import GenerativeModule
+from gan.base import GenerativeModule, on_device
 
 
 class VAE(GenerativeModule):
@@ -81,7 +81,7 @@ class VAE(GenerativeModule):
             {
                 "train/reconstruction": reconstruction.detach(),
                 "train/kl": kl.detach(),
-                "train/images_seen": float(self.images_seen),
+                "train/images_seen": on_device(self, self.images_seen),
             }
         )
         self.log("train/loss", loss.detach(), prog_bar=True)

@@ -189,3 +189,40 @@ def test_the_ema_generator_gets_batch_norm_statistics_of_its_own():
     images = model.generate(z)  # not stale: no recomputation, the same images
     model.recalibrate_ema_batch_norm()
     assert torch.equal(model.generate(z), images)  # deterministic for the same weights
+
+
+def test_training_logs_tensors_and_the_bar_reads_them_every_n_batches(monkeypatch):
+    """A logged Python number is copied from the host (on a GPU a wait for all queued work), and
+    so is every read of the bar's values: neither may happen at every step."""
+    import lightning as L
+    from lightning.pytorch.callbacks import RichProgressBar
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from gan.callbacks import ImagesPerSecond, ProgressBar
+
+    numbers, reads = [], []
+    to_tensor = L.LightningModule._LightningModule__to_tensor
+
+    def record_numbers(self, value, name):
+        if not isinstance(value, torch.Tensor):
+            numbers.append(name)
+        return to_tensor(self, value, name)
+
+    get_metrics = RichProgressBar.get_metrics
+    monkeypatch.setattr(L.LightningModule, "_LightningModule__to_tensor", record_numbers)
+    monkeypatch.setattr(
+        RichProgressBar, "get_metrics", lambda *args: reads.append(1) or get_metrics(*args)
+    )
+    images = torch.rand(24, 1, 28, 28) * 2 - 1
+    loader = DataLoader(TensorDataset(images, torch.zeros(24, dtype=torch.long)), batch_size=4)
+    trainer = L.Trainer(
+        accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+        callbacks=[ProgressBar(metrics_every_n_batches=3), ImagesPerSecond()],
+        enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(tiny_gan([]), loader)
+    assert numbers == []
+    assert len(reads) == 4  # of 6 batches: the first (nothing shown yet), 3, 6, the epoch's end
+    assert "train/loss_d" in trainer.progress_bar_metrics
+    with pytest.raises(ValueError, match="metrics_every_n_batches=0"):
+        ProgressBar(metrics_every_n_batches=0)
