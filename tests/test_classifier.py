@@ -1,15 +1,21 @@
-"""The committed MNIST classifier: its hash, its accuracy, and the augmentation it trained with."""
+"""The committed MNIST and Fashion-MNIST classifiers: their hashes, their accuracy, and the
+augmentation they trained with."""
+
+import json
 
 import pytest
 import torch
 
 from gan.classify import random_shift
-from gan.data import MNISTDataModule, as_unit_range
+from gan.data import FashionMNISTDataModule, MNISTDataModule, as_unit_range
 from gan.metrics.classifier import (
+    FASHION_WEIGHTS_PATH,
+    FASHION_WEIGHTS_SHA256,
     WEIGHTS_PATH,
     WEIGHTS_SHA256,
     WeightsError,
     load_classifier,
+    load_named_classifier,
     predict,
     sha256_of,
 )
@@ -49,3 +55,22 @@ def test_random_shift_moves_each_image_by_at_most_two_pixels():
     assert len(positions) == 50
     offsets = positions - torch.tensor([13, 14])
     assert offsets.abs().max() <= 2 and len({tuple(o) for o in offsets.tolist()}) > 5
+
+
+def test_committed_fashion_weights_match_their_hash_and_record():
+    record = json.loads(FASHION_WEIGHTS_PATH.with_suffix(".json").read_text())
+    assert sha256_of(FASHION_WEIGHTS_PATH) == FASHION_WEIGHTS_SHA256 == record["sha256"]
+    assert record["data"] == "fashion_mnist"
+
+
+@pytest.mark.slow
+def test_fashion_classifier_gives_its_recorded_test_accuracy():
+    """The accuracy in the committed record (92.7%) is what the committed weights give."""
+    data = FashionMNISTDataModule()
+    data.setup()
+    images = as_unit_range(data.test_set.images)  # (10000, 1, 28, 28)
+    predicted = predict(load_named_classifier("fashion"), images).argmax(dim=1)
+    accuracy = (predicted == data.test_set.labels).float().mean().item()
+    record = json.loads(FASHION_WEIGHTS_PATH.with_suffix(".json").read_text())
+    assert accuracy == pytest.approx(record["test_accuracy"], abs=1e-4)
+    assert accuracy > 0.92
