@@ -4,7 +4,7 @@ Runs, each step in its own process with its own time limit (in all under 8 minut
 1. `epoch`: one epoch of the default DCGAN with `trainer=gpu fast=gpu` and the default callbacks;
 2. `bench`: `gan.bench --device cuda`, every way at batch 128;
 3. `bench-large`: `fast` and `plain-fast` at larger batches (the GPU's best batch size);
-4. `inception`: Inception features of 10,000 images, timed;
+4. `inception`: Inception features of 50,000 images, timed (exact fp32, and TF32);
 5. `tests`: the test suite's `gpu` marker (tests/test_gpu.py: every loss on the fast path,
    including `experiment=tutorial`; checkpoints moved GPU -> CPU and CPU -> GPU).
 `--only epoch,bench` runs some of them.
@@ -112,9 +112,9 @@ def plan(out: Path, work: Path, inception_file: Path | None) -> list[Step]:
         ),
         Step(
             "inception",
-            "Inception features of 10,000 images",
-            command(f"{bench} --worker inception {inception}"),
-            timeout_s=45,
+            "Inception features of 50,000 images",
+            command(f"{bench} --worker inception --inception-images 50000 {inception}"),
+            timeout_s=150,
         ),
         Step(
             "tests",

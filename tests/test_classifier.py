@@ -65,7 +65,8 @@ def test_committed_fashion_weights_match_their_hash_and_record():
 
 @pytest.mark.slow
 def test_fashion_classifier_gives_its_recorded_test_accuracy():
-    """The accuracy in the committed record (92.7%) is what the committed weights give."""
+    """The accuracy in the committed record (93.13%) is what the committed weights give
+    on the CPU (they were trained on a GPU)."""
     data = FashionMNISTDataModule()
     data.setup()
     images = as_unit_range(data.test_set.images)  # (10000, 1, 28, 28)
@@ -73,4 +74,4 @@ def test_fashion_classifier_gives_its_recorded_test_accuracy():
     accuracy = (predicted == data.test_set.labels).float().mean().item()
     record = json.loads(FASHION_WEIGHTS_PATH.with_suffix(".json").read_text())
     assert accuracy == pytest.approx(record["test_accuracy"], abs=1e-4)
-    assert accuracy > 0.92
+    assert accuracy >= 0.93

@@ -32,3 +32,32 @@ def test_changed_weights_are_refused(monkeypatch):
     monkeypatch.setattr(inception, "FID_HELPER_SHA1", "0" * 40)
     with pytest.raises(InceptionUnavailable, match="expected 0000"):
         load_inception()
+
+
+class _RecordsTf32(torch.nn.Module):
+    """A stand-in network that records whether TF32 was allowed while it ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+        self.seen: list[tuple[bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+        return x.mean(dim=(2, 3)) * self.scale  # (B, 3)
+
+
+@pytest.mark.parametrize("allow_tf32", [False, True])
+def test_features_run_in_exact_fp32_unless_tf32_is_asked_for(allow_tf32):
+    network = _RecordsTf32()
+    extractor = inception.InceptionFeatures(network, "test", "", "", (-1.0, 1.0))
+    if allow_tf32:  # otherwise the default: exact
+        extractor.allow_tf32 = True
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not allow_tf32
+    try:
+        extractor(torch.zeros(3, 1, 8, 8), batch_size=2)
+        assert network.seen == [(allow_tf32, allow_tf32)] * 2
+        assert torch.backends.cudnn.allow_tf32 is (not allow_tf32)  # restored afterwards
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before

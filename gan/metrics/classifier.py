@@ -17,7 +17,7 @@ WEIGHTS_PATH = WEIGHTS_DIR / "mnist_classifier.pt"
 # Printed by `python -m gan.classify`; a retrained file must update it.
 WEIGHTS_SHA256 = "a438ff507f9d0346eae989683d229b0dba304621bf195fd8c8f7966597a391a2"
 FASHION_WEIGHTS_PATH = WEIGHTS_DIR / "fashion_mnist_classifier.pt"
-FASHION_WEIGHTS_SHA256 = "a487847caccb2d5f8cec9df7a105bbc529a95d142ec8e1ede3a41a347a87e0e3"
+FASHION_WEIGHTS_SHA256 = "32d675d71c2e2ac5fa9091ed22f740b88dcb3e3f2919630fdfb7899d502990c2"
 # The classifiers by the feature space they define: (weights, SHA-256, how to retrain them).
 CLASSIFIERS = {
     "mnist": (WEIGHTS_PATH, WEIGHTS_SHA256, "python -m gan.classify"),

@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,10 +48,17 @@ class InceptionFeatures:
     sha256: str
     input_range: tuple[float, float]
     uint8_input: bool = False  # torch-fidelity's network takes uint8 pixels
+    # On a GPU, TF32 convolutions (cuDNN's default) move the features by about 1e-3 of their
+    # largest value; off by default, so that FID is the same on every device.
+    allow_tf32: bool = False
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, batch_size: int = 50) -> torch.Tensor:
         """Images (N, 1 or 3, H, W) in [-1, 1] -> features (N, 2048), on the CPU."""
+        with tf32(self.allow_tf32):
+            return self._features(images, batch_size)
+
+    def _features(self, images: torch.Tensor, batch_size: int) -> torch.Tensor:
         low, high = self.input_range
         device = next(self.network.parameters()).device
         out = []
@@ -63,6 +72,17 @@ class InceptionFeatures:
             features = self.network(x)
             out.append(features.flatten(1).float().cpu())
         return torch.cat(out)
+
+
+@contextmanager
+def tf32(allowed: bool) -> Iterator[None]:
+    """CUDA matmuls and cuDNN convolutions in TF32 or not, within the block."""
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = allowed
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 def _sha(path: Path, name: str) -> str:
