@@ -1,4 +1,12 @@
-"""Evaluate a checkpoint: `python -m gan.eval ckpt_path=.../last.ckpt n_samples=10000`.
+"""Evaluate a checkpoint, or any set of images against another.
+
+`python -m gan.eval fake=<checkpoint | folder | .npz of images> real=<data set name | folder |
+.npz of images | .npz of statistics> [space=inception] [save_stats=stats.npz]` scores one set
+against the other (see `gan.metrics.compare` and `gan.metrics.image_sets`); `real` defaults to a
+checkpoint's own data set, `space` to that data set's feature space (Inception for other sets).
+`save_stats=path` writes the fake set's Inception statistics in pytorch-fid's format.
+
+`python -m gan.eval ckpt_path=.../last.ckpt n_samples=10000`, the checkpoint form:
 
 Draws `n_samples` images from the checkpoint's model (its EMA generator when it has one), scores
 them in its data set's feature space (the data config stored in the checkpoint: MNIST or
@@ -29,6 +37,7 @@ from gan.checkpoints import check_targets, read_checkpoint, rebuild_model
 from gan.config import ConfigError, check_writable, register_resolvers
 from gan.data import DataNotFoundError, ImageDataModule, as_unit_range
 from gan.metrics.classifier import WeightsError, load_named_classifier
+from gan.metrics.compare import compare_sets, embed_set
 from gan.metrics.evaluate import (
     cached,
     evaluate_images,
@@ -36,8 +45,9 @@ from gan.metrics.evaluate import (
     reference_statistics,
 )
 from gan.metrics.image2image import score_outputs, translate_images
+from gan.metrics.image_sets import ACCEPTED, ImageSet, read_image_set, save_statistics
 from gan.metrics.inception import InceptionUnavailable, load_inception
-from gan.metrics.scores import frechet_distance
+from gan.metrics.scores import feature_statistics, frechet_distance
 from gan.metrics.spaces import FeatureSpace, load_feature_space
 from gan.tasks.callbacks import strip
 from gan.tasks.modules import ImageToImage
@@ -75,14 +85,26 @@ def real_floor(
 
 
 def inception_fid(
-    generated: torch.Tensor, data: ImageDataModule, n: int, cache_dir, seed: int
+    generated: torch.Tensor,
+    data: ImageDataModule,
+    n: int,
+    cache_dir,
+    seed: int,
+    device: str,
+    resize: str = "bilinear",
+    quantize: bool = True,
 ) -> tuple[dict, dict[str, float]]:
     """FID on Inception-v3 features: the first `n` generated images, and (the floor) `n` real
     training images, each against `n` test images. Returns (weights info, results)."""
-    inception = load_inception()
+    inception = load_inception(device)
+    inception.resize, inception.quantize = resize, quantize
     test = as_unit_range(data.test_set.images[:n])
     reference = cached(
-        "inception", test, inception.sha256, lambda x: {"features": inception(x)}, cache_dir
+        f"inception_{inception.variant}" if inception.variant else "inception",
+        test,
+        inception.sha256,
+        lambda x: {"features": inception(x)},
+        cache_dir,
     )["features"]
     results = {
         "fid_inception": frechet_distance(inception(generated[:n]), reference),
@@ -91,12 +113,100 @@ def inception_fid(
         ),
     }
     info = {"source": inception.source, "path": inception.path, "sha256": inception.sha256,
-            "samples": min(n, len(generated))}  # fmt: skip
+            "samples": min(n, len(generated)), "resize": resize, "quantize": quantize}  # fmt: skip
     return info, results
 
 
+def device_of(cfg: DictConfig) -> str:
+    if cfg.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if cfg.device not in ("cpu", "cuda"):
+        raise ConfigError(f"device={cfg.device!r} is invalid: auto, cpu or cuda")
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda': no CUDA device is available here (use auto or cpu)")
+    return cfg.device
+
+
+def is_checkpoint(spec: str) -> bool:
+    return str(spec).endswith(".ckpt")
+
+
+def checkpoint_set(cfg: DictConfig, spec: str) -> tuple[ImageSet, ImageSet]:
+    """`n_samples` images drawn from a checkpoint's model, and its own data set as the real set
+    (as many test images, and as many training images for the floor)."""
+    checkpoint = read_checkpoint(spec)
+    model = rebuild_model(checkpoint, spec).eval()
+    if isinstance(model, ImageToImage):
+        raise ConfigError(f"fake={spec!r}: an image-to-image model; score it with ckpt_path=")
+    if cfg.ema_batch_norm == "live" and getattr(model, "generator_ema", None):
+        model.generator_ema.use_statistics_of(model.generator)
+    data = rebuild_data(checkpoint, spec, cfg.data_root)
+    test = data.test_set
+    images = generate_images(model, cfg.n_samples, cfg.seed, reference_labels=test.labels)
+    n = min(cfg.n_samples, len(test))
+    real = ImageSet(type(data).__name__, "dataset", test.images[:n], data=data,
+                    second_real=real_training_images(data, n, cfg.seed))  # fmt: skip
+    return ImageSet(spec, "checkpoint", images), real
+
+
+def evaluate_sets(cfg: DictConfig) -> dict:
+    """`fake=... real=...`: everything `python -m gan.eval` reports, as a dict."""
+    if cfg.ckpt_path:
+        raise ConfigError("give fake= or ckpt_path=, not both")
+    device = device_of(cfg)
+    if cfg.save_stats and not str(cfg.save_stats).endswith(".npz"):
+        raise ConfigError(f"save_stats={cfg.save_stats!r}: must end in .npz (pytorch-fid's format)")
+    default_real = None
+    if is_checkpoint(cfg.fake):
+        fake, default_real = checkpoint_set(cfg, cfg.fake)
+    else:
+        fake = read_image_set(cfg.fake)
+        if fake.images is None:
+            raise ConfigError(f"fake={cfg.fake!r}: a statistics file; fake must be images")
+    if cfg.real is not None:
+        real = read_image_set(cfg.real, cfg.data_root, len(fake), cfg.seed)
+    elif default_real is not None or cfg.save_stats:
+        real = default_real
+    else:
+        raise ConfigError(f"real= is missing: what to score fake={cfg.fake!r} against ({ACCEPTED})")
+    space_name = cfg.space or (default_real.data.feature_space if default_real else "inception")
+    if space_name == "inception" and cfg.save_stats is None and real is None:
+        raise ConfigError("nothing to do: give real= or save_stats=")
+    check_writable(sets_out_dir(cfg))
+    space = load_feature_space(space_name, device, cfg.inception_resize, cfg.inception_quantize)
+    start = time.perf_counter()
+    if real is None:
+        report = {"n_fake": len(fake), "feature_space": space.name, "model": {}}
+    else:
+        report = compare_sets(fake, real, space, cfg.cache_dir, cfg.k, cfg.fid_infinity, cfg.seed)
+    if cfg.save_stats:
+        features = embed_set(space, fake, cfg.cache_dir).features
+        save_statistics(cfg.save_stats, *feature_statistics(features))
+        report["saved_statistics"] = str(Path(cfg.save_stats).resolve())
+    report |= {
+        "fake": fake.spec, "real": real.spec if real else None,
+        "weights_sha256": space.weights_sha256, "weights": space.source,
+        "seconds": time.perf_counter() - start,
+    }  # fmt: skip
+    grid = make_grid(as_unit_range(fake.images[:64]), nrow=8, normalize=True, value_range=(-1, 1))
+    return write_report(cfg, report, grid, sets_out_dir(cfg))
+
+
+def sets_out_dir(cfg: DictConfig) -> Path:
+    """`out_dir`; by default <run>/eval/ for a checkpoint, `<name>_eval/` beside other sets."""
+    if cfg.out_dir:
+        return Path(cfg.out_dir)
+    fake = Path(cfg.fake).resolve()
+    if is_checkpoint(cfg.fake):
+        return fake.parents[1] / "eval"
+    return fake.parent / f"{fake.stem}_eval"
+
+
 def evaluate_checkpoint(cfg: DictConfig) -> dict:
-    """Everything `python -m gan.eval` reports, as a dict (also written to metrics.json)."""
+    """The `ckpt_path=` form: everything `python -m gan.eval` reports, as a dict (also written to
+    metrics.json)."""
+    if not cfg.ckpt_path:
+        raise ConfigError(f"give fake= (and real=) or ckpt_path=; fake can be {ACCEPTED}")
     if cfg.n_samples <= cfg.k:
         raise ConfigError(f"n_samples={cfg.n_samples} is invalid: an integer > k={cfg.k}")
     check_writable(out_dir_of(cfg))  # before any scoring, not after
@@ -136,8 +246,9 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
         report["real_floor"] = real_floor(data, space, reference, metrics, cfg.k, n, cfg.seed)
     if cfg.inception and space.name != "inception":
         report["inception"], report["inception_fid"] = inception_fid(
-            images, data, cfg.inception_samples, cfg.cache_dir, cfg.seed
-        )
+            images, data, cfg.inception_samples, cfg.cache_dir, cfg.seed, device_of(cfg),
+            cfg.inception_resize, cfg.inception_quantize,
+        )  # fmt: skip
     grid = make_grid(images[:64], nrow=8, normalize=True, value_range=(-1, 1))
     return write_report(cfg, report, grid)
 
@@ -173,9 +284,11 @@ def out_dir_of(cfg: DictConfig) -> Path:
     return Path(cfg.ckpt_path).resolve().parents[1] / "eval"
 
 
-def write_report(cfg: DictConfig, report: dict, image: torch.Tensor) -> dict:
+def write_report(
+    cfg: DictConfig, report: dict, image: torch.Tensor, out_dir: Path | None = None
+) -> dict:
     """metrics.json and samples.png (a grid in [0, 1]) in `out_dir` (default: <run>/eval/)."""
-    out_dir = out_dir_of(cfg)
+    out_dir = out_dir or out_dir_of(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     save_image(image, out_dir / "samples.png")
@@ -184,7 +297,12 @@ def write_report(cfg: DictConfig, report: dict, image: torch.Tensor) -> dict:
 
 
 def print_report(report: dict) -> None:
-    table = Table(title=f"{report['checkpoint']}: {report['n_samples']} vs {report['reference']}")
+    if "fake" in report:
+        real = f"{report['n_real']:,}" if report["n_real"] else "statistics"
+        title = f"{report['fake']} ({report['n_fake']:,}) vs {report['real']} ({real})"
+    else:
+        title = f"{report['checkpoint']}: {report['n_samples']} vs {report['reference']}"
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("model", justify="right")
     extra = {"real_floor": "real data", "input_as_output": "input as output"}
@@ -192,8 +310,12 @@ def print_report(report: dict) -> None:
     for title in extra.values():
         table.add_column(title, justify="right")
     for name, value in report["model"].items():
-        table.add_row(name, f"{value:.4g}", *(f"{report[key][name]:.4g}" for key in extra))
-    Console().print(table)
+        floor = (f"{report[key][name]:.4g}" if name in report[key] else "" for key in extra)
+        table.add_row(name, f"{value:.4g}", *floor)
+    if report["model"]:
+        Console().print(table)
+    if "saved_statistics" in report:
+        print(f"wrote the statistics of {report['fake']} to {report['saved_statistics']}")
     if "inception" in report:
         fid, info = report["inception_fid"], report["inception"]
         print(f"Inception FID ({info['samples']} samples vs {info['samples']} test images): "
@@ -205,7 +327,7 @@ def print_report(report: dict) -> None:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
     try:
-        report = evaluate_checkpoint(cfg)
+        report = evaluate_sets(cfg) if cfg.fake else evaluate_checkpoint(cfg)
     except (ValueError, WeightsError, DataNotFoundError, InceptionUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -22,7 +22,11 @@ from gan.metrics.classifier import WEIGHTS_SHA256
 from gan.metrics.evaluate import evaluate_images, reference_statistics
 from gan.metrics.scores import (
     class_statistics,
+    density_coverage,
+    feature_statistics,
+    fid_infinity,
     frechet_distance,
+    frechet_distance_of,
     inception_score,
     kernel_distance,
     precision_recall,
@@ -280,3 +284,30 @@ def test_conditional_samples_follow_the_reference_class_mix():
     model = Recording()
     generate_images(model, 20, batch_size=8, reference_labels=reference)
     assert torch.bincount(torch.cat(model.seen), minlength=3).tolist() == [12, 6, 2]
+
+
+def test_density_and_coverage_see_fidelity_and_diversity():
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randn(400, 8, generator=generator)
+    same = torch.randn(400, 8, generator=generator)
+    density, coverage = density_coverage(real, same)
+    assert 0.8 < density < 1.2 and coverage > 0.9  # one distribution: about 1, nearly all
+    collapsed = real[:1].repeat(400, 1) + 0.01 * torch.randn(400, 8, generator=generator)
+    density, coverage = density_coverage(real, collapsed)
+    assert coverage < 0.05  # every sample in one real ball: almost nothing covered
+    far = torch.randn(400, 8, generator=generator) + 10
+    assert density_coverage(real, far) == (0.0, 0.0)
+
+
+def test_fid_infinity_removes_the_sample_size_bias():
+    """Samples of the reference distribution itself: FID at N is biased above 0 by about
+    tr(Sigma)-ish / N terms; the extrapolation to 1/N = 0 takes most of it away."""
+    generator = torch.Generator().manual_seed(0)
+    dim = 64
+    truth = (torch.zeros(dim, dtype=torch.float64), torch.eye(dim, dtype=torch.float64))
+    samples = torch.randn(2000, dim, generator=generator)
+    biased = frechet_distance_of(feature_statistics(samples), truth)
+    extrapolated = fid_infinity(samples, truth)
+    assert biased > 0.4
+    assert abs(extrapolated["fid_infinity"]) < biased / 4
+    assert extrapolated["fid_infinity_slope"] > 0  # fewer samples, larger FID

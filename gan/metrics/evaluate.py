@@ -67,6 +67,7 @@ def reference_statistics(
 
     # The MNIST space keeps its old cache name, so caches made before stay valid.
     name = "mnist" if space.name == "mnist" else f"space_{space.name}"
+    name += f"_{space.variant}" if space.variant else ""
     result = cached(name, as_unit_range(images), space.weights_sha256, compute, cache_dir)
     return Embedding(result.get("features"), result.get("probabilities"), result.get("modes"))
 
@@ -85,25 +86,28 @@ def check_metrics(space: FeatureSpace, metrics: tuple[str, ...] | list[str] | No
 
 def evaluate_images(
     space: FeatureSpace,
-    images: torch.Tensor,
+    images: torch.Tensor | None,
     reference: Embedding,
     metrics: tuple[str, ...] | list[str] | None = None,
     k: int = 3,
+    embedding: Embedding | None = None,
 ) -> dict[str, float]:
-    """Score images (N, C, H, W) in [-1, 1] against the reference embedding, in `space`.
+    """Score images (N, C, H, W) in [-1, 1] (or their `embedding`, already made) against the
+    reference embedding, in `space`.
 
     Keys: fid_<space>; kid_<space> and kid_<space>_std; is_<space> and is_<space>_std;
     classes_covered and class_kl (with "classes"); precision and recall (with
     "precision_recall", k-NN with `k`); modes_covered and mode_kl (with "modes").
     """
     metrics = check_metrics(space, metrics)
-    generated = space.embed(images)
+    generated = embedding if embedding is not None else space.embed(images)
+    n = len(generated.features)
     name = space.name
     results: dict[str, float] = {}
     if "fid" in metrics:
         results[f"fid_{name}"] = frechet_distance(generated.features, reference.features)
     if "kid" in metrics:
-        subset = min(1000, len(images), len(reference.features))
+        subset = min(1000, n, len(reference.features))
         results[f"kid_{name}"], results[f"kid_{name}_std"] = kernel_distance(
             generated.features, reference.features, subset_size=subset
         )

