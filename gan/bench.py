@@ -14,7 +14,8 @@ All four train the same networks from the same seed, with the same batch size an
 without an EMA generator (the plain loops have none), callbacks or loggers. Each way runs in its own
 process (so peak memory is its own): `warmup` steps, then `repeats` timed windows of `steps`
 steps; a way's figure is the median window. Prints a table and writes `bench.json`; with
-`--fid`, also the time of FID-MNIST on 10k generated samples.
+`--fid`, also the time of FID-MNIST on 10k generated samples and of Inception features (on a CPU
+the fast path beside the TorchScript reference; `--inception` alone times only Inception).
 """
 
 from __future__ import annotations
@@ -278,41 +279,69 @@ def time_fid(device: str, n: int = 10_000, seed: int = 0) -> dict:
 # ---- Inception timing ---------------------------------------------------------------------------
 
 
-def inception_extractor(device: str, weights: Path | None = None):
-    """The project's Inception extractor, or (for timing where the real weights cannot be had) a
-    TorchScript file of the same network given as `weights`, reported as a stand-in."""
+def inception_extractor(device: str, weights: Path | None = None, reference: bool = False):
+    """The project's Inception extractor (the eager rebuild; with `reference`, the TorchScript file
+    run as it is), or (for timing where the real weights cannot be had) a TorchScript file of the
+    same network given as `weights`, reported as a stand-in."""
     from gan.metrics.inception import InceptionFeatures, load_inception
+    from gan.metrics.inception_net import eager_inception
 
     if weights is None:
-        return load_inception(device)
-    network = torch.jit.load(str(weights), map_location="cpu").eval().to(device)
+        return load_inception(device, reference=reference)
+    network = torch.jit.load(str(weights), map_location="cpu").eval()
+    if not reference:
+        network = eager_inception(network)
     sha256 = hashlib.sha256(weights.read_bytes()).hexdigest()
-    source = f"stand-in for timing: {weights.name} (not the verified weights)"
-    return InceptionFeatures(network, source, str(weights), sha256, (-1.0, 255 / 128 - 1))
+    how = "TorchScript" if reference else "eager"
+    source = f"stand-in for timing: {weights.name}, {how} (not the verified weights)"
+    return InceptionFeatures(network.to(device), source, str(weights), sha256,
+                             (-1.0, 255 / 128 - 1), channels_last=not reference)  # fmt: skip
 
 
-def time_inception(device: str, n: int = 10_000, weights: Path | None = None,
-                   batch_size: int = 250, seed: int = 0) -> dict:  # fmt: skip
-    """Seconds for the Inception features of `n` random 28x28 grey images (resize to 299 included),
-    and how far the device's features are from the CPU's on a few images; on a GPU, both in exact
-    fp32 (the project's way) and with TF32 convolutions and matmuls (cuDNN's default)."""
-    extractor = inception_extractor(device, weights)
+def _timed(
+    extractor, images: torch.Tensor, batch_size: int, device: str
+) -> tuple[dict, torch.Tensor]:
+    extractor(images[:batch_size], batch_size)  # warm-up (cuDNN autotuning, oneDNN, lazy init)
+    synchronize(device)
+    started = time.perf_counter()
+    features = extractor(images, batch_size)  # (n, 2048)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "images_per_s": len(images) / seconds}, features
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    """max |a - b|, relative to the largest |b|."""
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
+
+
+def time_inception(device: str, n: int | None = None, weights: Path | None = None,
+                   batch_size: int | None = None, seed: int = 0) -> dict:  # fmt: skip
+    """Seconds for the Inception features of `n` random 28x28 grey images (resize to 299
+    included; default 10,000 on a GPU, 100 on a CPU), in batches of `batch_size` (250 on a GPU,
+    50 on a CPU).
+
+    On a CPU, the fast path (the eager rebuild) and the reference (the TorchScript file as it is)
+    side by side, and how far apart their features are. On a GPU, the fast path in exact fp32
+    (the project's way) and with TF32 convolutions and matmuls (cuDNN's default), each against
+    the CPU's features of a few images."""
+    n = n or (10_000 if device != "cpu" else 100)
+    batch_size = batch_size or (250 if device != "cpu" else 50)
     images = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    extractor = inception_extractor(device, weights)
     result = {"n_images": n, "batch_size": batch_size, "source": extractor.source,
               "sha256": extractor.sha256}  # fmt: skip
-    on_cpu = inception_extractor("cpu", weights)(images[:16], 16) if device != "cpu" else None
-    for allow_tf32 in (False, True) if device != "cpu" else (False,):
+    if device == "cpu":
+        result["fast"], fast = _timed(extractor, images, batch_size, device)
+        reference = inception_extractor(device, weights, reference=True)
+        result["reference"], slow = _timed(reference, images, batch_size, device)
+        result["fast"]["max_relative_difference_to_reference"] = _relative(fast, slow)
+        result["speed-up"] = result["reference"]["seconds"] / result["fast"]["seconds"]
+        return result | result["fast"]
+    on_cpu = inception_extractor("cpu", weights)(images[:16], 16)
+    for allow_tf32 in (False, True):
         extractor.allow_tf32 = allow_tf32
-        extractor(images[:batch_size], batch_size)  # warm-up (cuDNN autotuning, lazy init)
-        synchronize(device)
-        started = time.perf_counter()
-        features = extractor(images, batch_size)  # (n, 2048)
-        seconds = time.perf_counter() - started
-        timing = {"seconds": seconds, "images_per_s": n / seconds}
-        if on_cpu is not None:
-            scale = on_cpu.abs().max().clamp_min(1e-12)
-            difference = (features[:16] - on_cpu).abs().max() / scale
-            timing["max_relative_difference_to_cpu"] = float(difference)
+        timing, features = _timed(extractor, images, batch_size, device)
+        timing["max_relative_difference_to_cpu"] = _relative(features[:16], on_cpu)
         result["tf32" if allow_tf32 else "fp32"] = timing
     return result | result["fp32"]
 
@@ -379,12 +408,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repeats", type=int, help="timed windows, median kept (default 5; quick 3)"
     )
-    parser.add_argument("--fid", action="store_true", help="also time FID-MNIST on 10k samples")
+    parser.add_argument(
+        "--fid", action="store_true", help="also time FID-MNIST on 10k samples, and Inception "
+        "(as --inception)",
+    )  # fmt: skip
     parser.add_argument(
         "--inception", action="store_true", help="also time Inception features of 10k images"
     )
     parser.add_argument(
-        "--inception-images", type=int, default=10_000, help="images to time Inception on"
+        "--inception-images",
+        type=int,
+        help="images to time Inception on (default: 10,000 on a GPU, 100 on a CPU)",
     )
     parser.add_argument(
         "--inception-file", type=Path, help="time this TorchScript Inception instead of the "
@@ -462,13 +496,19 @@ def main(argv: list[str] | None = None) -> int:
         report["fid"] = in_worker(args, "--worker", "fid")
         fid = report["fid"]
         print(f"FID-MNIST of {fid['n_samples']:,} samples: {fid['seconds']:.1f} s")
-    if args.inception:
-        command = ["--worker", "inception", "--inception-images", str(args.inception_images)]
+    if args.inception or args.fid:
+        command = ["--worker", "inception"]
+        if args.inception_images:
+            command += ["--inception-images", str(args.inception_images)]
         if args.inception_file:
             command += ["--inception-file", str(args.inception_file)]
         report["inception"] = timing = in_worker(args, *command)
         print(f"Inception features of {timing['n_images']:,} images: {timing['seconds']:.1f} s "
-              f"({timing['images_per_s']:,.0f} images/s; {timing['source']})")  # fmt: skip
+              f"({timing['images_per_s']:,.1f} images/s; {timing['source']})")  # fmt: skip
+        if "reference" in timing:
+            print(f"  the TorchScript reference: {timing['reference']['images_per_s']:.1f} "
+                  f"images/s; the fast path is {timing['speed-up']:.2f}x it, features within "
+                  f"{timing['fast']['max_relative_difference_to_reference']:.1e}")  # fmt: skip
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0

@@ -135,3 +135,15 @@ def test_the_fast_group_sets_only_speed_options(tmp_path, fast):
     both = compose_config(["experiment=tutorial", f"fast={fast}"], tmp_path)
     assert tutorial.model.fresh_noise_for_g is True
     assert both.model.fresh_noise_for_g is True
+
+
+@pytest.mark.slow
+def test_bench_times_inception_fast_path_beside_the_reference(capsys):
+    assert bench_main(["--worker", "inception", "--device", "cpu", "--inception-images", "4"]) == 0
+    timing = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert timing["n_images"] == 4 and "eager" in timing["source"]
+    assert timing["fast"]["images_per_s"] > 0 and timing["reference"]["images_per_s"] > 0
+    assert timing["fast"]["max_relative_difference_to_reference"] < 1e-4
+    assert timing["speed-up"] == pytest.approx(
+        timing["reference"]["seconds"] / timing["fast"]["seconds"]
+    )
