@@ -141,9 +141,48 @@ def validate_config(cfg: DictConfig) -> None:
             )
     if "loss" in model:  # the adversarial models; the VAE has no loss group
         _validate_loss(cfg)
+    _validate_batch_view(cfg)
     decay = OmegaConf.select(cfg, "ema.decay")
     if decay is not None:
         _require(0 <= decay < 1, "ema.decay", decay, "a number in [0, 1), or ema=null for none")
+
+
+# The discriminators that take `pack` (PacGAN) and `minibatch_std` (ProGAN): gan/nets/batch_view.py.
+PACKING = (
+    "gan.nets.DCGANDiscriminator",
+    "gan.nets.MLPDiscriminator",
+    "gan.nets.ResNetDiscriminator",
+)
+MINIBATCH_STD = ("gan.nets.DCGANDiscriminator", "gan.nets.ResNetDiscriminator")
+
+
+def _validate_batch_view(cfg: DictConfig) -> None:
+    """Packing and the minibatch standard deviation: a discriminator that has them, and a batch
+    that cuts into packs (and the packs into groups)."""
+    d = cfg.model.get("discriminator")
+    if d is None:
+        return
+    target, batch_size = d.get("_target_"), cfg.data.batch_size
+    pack, group = d.get("pack", 1), d.get("minibatch_std", 0)
+    if pack != 1:
+        key = "model.discriminator.pack"
+        _require(target in PACKING, key, pack, f"packing is for {', '.join(PACKING)}, not {target}")
+        _require(_is_int(pack) and pack >= 1, key, pack, "an integer >= 1 (1: no packing)")
+        _require(
+            batch_size % pack == 0, key, pack,
+            f"data.batch_size={batch_size} must be a multiple of it (real and fake packs are cut "
+            "from their own batches)",
+        )  # fmt: skip
+    if group:
+        key = "model.discriminator.minibatch_std"
+        accepted = f"the minibatch standard deviation is for {', '.join(MINIBATCH_STD)}"
+        _require(target in MINIBATCH_STD, key, group, f"{accepted}, not {target}")
+        _require(_is_int(group) and group >= 2, key, group, "a group size >= 2 (0: off)")
+        scored = batch_size // pack  # what D sees per call
+        _require(
+            scored % min(group, scored) == 0, key, group,
+            f"the {scored} samples (or packs) D scores per batch must cut into groups of it",
+        )  # fmt: skip
 
 
 def _validate_budget(trainer: DictConfig) -> None:

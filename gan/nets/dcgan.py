@@ -15,6 +15,7 @@ import itertools
 import torch
 from torch import nn
 
+from gan.nets.batch_view import MinibatchStd, check_pack, pack_samples
 from gan.nets.norm import D_NORMS, G_NORMS, apply_spectral_norm, check_norm, feature_norm
 
 
@@ -93,20 +94,31 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     """`features` maps (B, C, R, R) to (B, widest, 3, 3) at 28 pixels, (B, widest, 4, 4) at 32
-    and 64; `head` to one logit per image."""
+    and 64; `head` to one logit per image.
+
+    `pack=m` scores m images at once (PacGAN: (B, C, R, R) -> B/m logits); `minibatch_std=G`
+    adds ProGAN's minibatch standard deviation over groups of G before the head (0: off)."""
 
     def __init__(
-        self, width: int = 64, channels: int = 1, norm: str = "batch", resolution: int = 28
+        self,
+        width: int = 64,
+        channels: int = 1,
+        norm: str = "batch",
+        resolution: int = 28,
+        pack: int = 1,
+        minibatch_std: int = 0,
     ) -> None:
         super().__init__()
         check_sizes(width=width, channels=channels)
+        self.pack = check_pack(pack)
+        self.minibatch_std = MinibatchStd(minibatch_std) if minibatch_std else None
         self.norm = check_norm(norm, D_NORMS, "discriminator")
         self.resolution = check_resolution(resolution)
         bias = norm in ("spectral", "none")
         multiples, final = D_PLAN[resolution]
         widths = [width * m for m in multiples]  # e.g. w, 2w, 4w
         # (B, C, R, R) -> (B, w, R/2, R/2): no normalisation on the first layer
-        layers = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        layers = [nn.Conv2d(channels * pack, width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
         for i, (c_in, c_out) in enumerate(itertools.pairwise(widths)):
             # Halving the side; at 28 pixels the last step is 7 -> 3 (kernel 3, no padding).
             last_of_28 = resolution == 28 and i == len(widths) - 2
@@ -117,11 +129,15 @@ class DCGANDiscriminator(nn.Module):
                 nn.LeakyReLU(0.2, inplace=True),
             ]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Conv2d(widths[-1], 1, final, 1, 0)  # -> (B, 1, 1, 1)
+        extra = 1 if minibatch_std else 0  # the minibatch standard deviation's map
+        self.head = nn.Conv2d(widths[-1] + extra, 1, final, 1, 0)  # -> (B, 1, 1, 1)
         self.feature_dim = widths[-1] * final * final
         self.apply(dcgan_init)
         if norm == "spectral":
             apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)).flatten()  # (B,) logits
+        h = self.features(pack_samples(x, self.pack))  # (B / pack, widest, 3 or 4, 3 or 4)
+        if self.minibatch_std is not None:
+            h = self.minibatch_std(h)  # (B / pack, widest + 1, ...)
+        return self.head(h).flatten()  # (B / pack,) logits

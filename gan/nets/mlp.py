@@ -8,6 +8,7 @@ import itertools
 import torch
 from torch import nn
 
+from gan.nets.batch_view import check_pack, pack_samples
 from gan.nets.norm import D_NORMS, G_NORMS, apply_spectral_norm, check_norm, feature_norm
 
 
@@ -58,16 +59,19 @@ class MLPDiscriminator(nn.Module):
         image_shape: tuple[int, int, int] = (1, 28, 28),
         dropout: float = 0.3,
         norm: str = "none",
+        pack: int = 1,
     ) -> None:
+        """`pack=m`: m samples scored at once, their pixels side by side (PacGAN)."""
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout={dropout}: must be in [0, 1)")
         self.norm = check_norm(norm, D_NORMS, "discriminator")
+        self.pack = check_pack(pack)
         pixels = image_shape[0] * image_shape[1] * image_shape[2]
-        sizes = [pixels, *_check_hidden(hidden)]
+        sizes = [pixels * pack, *_check_hidden(hidden)]
         self.net = nn.Sequential(*_layers(sizes, norm, dropout), nn.Linear(sizes[-1], 1))
         if norm == "spectral":
             apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(1)).flatten()  # (B,) logits
+        return self.net(pack_samples(x.flatten(1), self.pack)).flatten()  # (B / pack,) logits

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan.nets.batch_view import MinibatchStd, check_pack, pack_samples
 from gan.nets.dcgan import check_resolution, check_sizes
 from gan.nets.norm import apply_spectral_norm
 
@@ -94,20 +95,36 @@ class ResNetDiscriminator(nn.Module):
 
     norm = "spectral"
 
-    def __init__(self, width: int = 128, channels: int = 3, resolution: int = 32) -> None:
+    def __init__(
+        self,
+        width: int = 128,
+        channels: int = 3,
+        resolution: int = 32,
+        pack: int = 1,
+        minibatch_std: int = 0,
+    ) -> None:
+        """`pack=m`: m images scored at once (PacGAN); `minibatch_std=G`: ProGAN's minibatch
+        standard deviation over groups of G after the last block (0: off)."""
         super().__init__()
         check_sizes(width=width, channels=channels)
         check_resolution(resolution, supported=(32,))
+        self.pack = check_pack(pack)
+        self.minibatch_std = MinibatchStd(minibatch_std) if minibatch_std else None
         self.blocks = nn.Sequential(
-            DiscriminatorBlock(channels, width, downsample=True, first=True),  # -> (B, w, 16, 16)
+            DiscriminatorBlock(
+                channels * pack, width, downsample=True, first=True
+            ),  # (B, w, 16, 16)
             DiscriminatorBlock(width, width, downsample=True),  # -> (B, w, 8, 8)
             DiscriminatorBlock(width, width, downsample=False),
             DiscriminatorBlock(width, width, downsample=False),
         )
-        self.head = nn.Linear(width, 1)
+        self.head = nn.Linear(width + (1 if minibatch_std else 0), 1)
         nn.init.xavier_uniform_(self.head.weight)
         apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.blocks(x)).sum(dim=(2, 3))  # (B, w): a sum over the 8x8 positions
-        return self.head(h).flatten()  # (B,)
+        h = self.blocks(pack_samples(x, self.pack))  # (B / pack, w, 8, 8)
+        if self.minibatch_std is not None:
+            h = self.minibatch_std(h)  # (B / pack, w + 1, 8, 8)
+        h = F.relu(h).sum(dim=(2, 3))  # (B / pack, w or w + 1): a sum over the 8x8 positions
+        return self.head(h).flatten()  # (B / pack,)
