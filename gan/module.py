@@ -49,6 +49,8 @@ class GAN(GenerativeModule):
             and on an H200 compiled training failed a stride check in that layer's backward.
         compile_mode: `torch.compile` G's and D's forward with this mode ("default",
             "reduce-overhead", "max-autotune"); None runs them eagerly. Checkpoints keep their keys.
+        augment: a module applied to every batch D scores, real or generated, in the D step, the
+            G step and the gradient penalties (DiffAugment, `gan.augment`); None: none.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class GAN(GenerativeModule):
         ema_warmup: bool = True,
         channels_last: bool = False,
         compile_mode: str | None = None,
+        augment: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if compile_mode not in COMPILE_MODES:
@@ -89,6 +92,7 @@ class GAN(GenerativeModule):
         self.fresh_noise_for_g = fresh_noise_for_g
         self.channels_last = channels_last
         self.compile_mode = compile_mode
+        self.augment = augment  # DiffAugment: on every image D sees, real or generated
         self.generator_ema = EMA(generator, ema_decay, ema_warmup) if ema_decay else None
         self.init_sampling(num_fixed_samples, getattr(generator, "num_classes", None))
 
@@ -96,6 +100,8 @@ class GAN(GenerativeModule):
         return generator(z, labels) if self.num_classes else generator(z)
 
     def _d(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.augment is not None:
+            images = self.augment(images)
         if self.num_classes:
             return self.discriminator(images, labels)
         return self.discriminator(images)
