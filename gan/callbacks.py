@@ -15,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torchvision.utils import make_grid, save_image
 
 from gan.base import on_device
+from gan.data.mixtures import scatter_image
 from gan.metrics.evaluate import (
     METRICS,
     check_metrics,
@@ -47,6 +48,8 @@ class SampleGrid(L.Callback):
 
     def grid(self, pl_module: L.LightningModule) -> torch.Tensor:
         images = pl_module.generate_fixed()  # (64, 1, 28, 28) in [-1, 1]
+        if images.shape[1:] == (2, 1, 1):  # 2-D points (gan.data.mixtures): a scatter plot
+            return scatter_image(images)
         return make_grid(images.float(), nrow=self.nrow, normalize=True, value_range=(-1, 1))
 
     def save(self, trainer: L.Trainer, pl_module: L.LightningModule, name: str) -> Path | None:

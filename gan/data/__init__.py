@@ -19,6 +19,7 @@ from gan.data.base import (
 )
 from gan.data.cifar import CIFAR10DataModule
 from gan.data.folder import FolderDataModule
+from gan.data.mixtures import MixtureDataModule
 from gan.data.mnist import (
     MNIST_FILES,
     FashionMNISTDataModule,
@@ -44,6 +45,7 @@ __all__ = [
     "ImageDataModule",
     "ImageTensorDataset",
     "MNISTDataModule",
+    "MixtureDataModule",
     "Split",
     "StackedMNISTDataModule",
     "as_unit_range",

@@ -21,7 +21,8 @@ from gan.metrics.scores import (
 )
 from gan.metrics.spaces import FeatureSpace
 
-DENSITY_K = 5  # Naeem et al.'s k for density and coverage
+DENSITY_K = 5
+CLASSIFIER_SPACES = ("mnist", "fashion", "stacked_mnist")  # 28x28 images only  # Naeem et al.'s k for density and coverage
 
 
 def count_name(n: int) -> str:
@@ -51,7 +52,7 @@ def check_fits_space(image_set: ImageSet, space: FeatureSpace, feature_size: int
                 f"{image_set.spec}: statistics of {size}-d features; the {space.name} space "
                 f"gives {feature_size}-d ones (Inception pool features: 2048)"
             )
-    elif space.name != "inception" and tuple(image_set.images.shape[-2:]) != (28, 28):
+    elif space.name in CLASSIFIER_SPACES and tuple(image_set.images.shape[-2:]) != (28, 28):
         raise ImageSetError(
             f"{image_set.spec}: images of {tuple(image_set.images.shape[-2:])} pixels; the "
             f"{space.name} space takes 28x28 (use space=inception for other sizes)"

@@ -17,6 +17,7 @@ import torch
 from gan.atomic import save_torch
 from gan.data import as_unit_range
 from gan.metrics.classifier import Embedding
+from gan.metrics.mixtures import mixture_statistics
 from gan.metrics.scores import (
     class_statistics,
     frechet_distance,
@@ -27,7 +28,7 @@ from gan.metrics.scores import (
 )
 from gan.metrics.spaces import FeatureSpace
 
-METRICS = ("fid", "kid", "is", "classes", "precision_recall", "modes")
+METRICS = ("fid", "kid", "is", "classes", "precision_recall", "modes", "mixture")
 
 
 def cached(
@@ -123,6 +124,8 @@ def evaluate_images(
         )
     if "modes" in metrics:
         results |= mode_statistics(generated.modes, space.num_classes)
+    if "mixture" in metrics:  # 2-D mixtures: modes captured, high-quality share, mode KL
+        results |= mixture_statistics(generated.modes, space.name, n)
     return results
 
 

@@ -14,6 +14,7 @@ Metric kinds: `fid`, `kid`, `is`, `classes`, `precision_recall`, `modes`. Names 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -88,7 +89,19 @@ def _inception_space(device: str | torch.device, resize: str, quantize: bool) ->
     )  # fmt: skip
 
 
-FEATURE_SPACES = ("mnist", "fashion", "stacked_mnist", "inception")
+def _mixture_space(kind: str) -> FeatureSpace:
+    """2-D points: their coordinates are the features; each registered to a mode or to none."""
+    from gan.metrics.mixtures import register
+
+    return FeatureSpace(
+        kind, lambda points: Embedding(points.reshape(len(points), 2).float(),
+                                       modes=register(points, kind)),
+        ("mixture",), hashlib.sha256(f"mixture {kind}".encode()).hexdigest(),
+        f"the {kind} mixture's modes (gan.data.mixtures)",
+    )  # fmt: skip
+
+
+FEATURE_SPACES = ("mnist", "fashion", "stacked_mnist", "inception", "ring8", "grid25")
 
 
 def load_feature_space(
@@ -102,4 +115,6 @@ def load_feature_space(
         return _stacked_space(device)
     if name == "inception":
         return _inception_space(device, resize, quantize)
+    if name in ("ring8", "grid25"):
+        return _mixture_space(name)
     raise ValueError(f"feature_space={name!r}: choose one of {FEATURE_SPACES}")
