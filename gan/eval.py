@@ -298,7 +298,7 @@ def write_report(
 
 def print_report(report: dict) -> None:
     if "fake" in report:
-        real = f"{report['n_real']:,}" if report["n_real"] else "statistics"
+        real = f"{report['n_real']:,}" if report.get("n_real") else "statistics"
         title = f"{report['fake']} ({report['n_fake']:,}) vs {report['real']} ({real})"
     else:
         title = f"{report['checkpoint']}: {report['n_samples']} vs {report['reference']}"

@@ -158,3 +158,13 @@ def test_images_of_different_sizes_are_refused_in_one_line(tmp_path):
         f"error: {folder}: images of different sizes (a.png is 28x28, b.png is 32x32); give "
         "images of one size"
     ]
+
+
+def test_the_cli_saves_statistics_of_a_folder_alone(digits, tmp_path):
+    folder = write_folder(tmp_path / "digits", digits.test_set.images[:N])
+    stats = tmp_path / "digits.npz"
+    result = run_cli(f"fake={folder}", f"save_stats={stats}", "space=mnist", cwd=tmp_path,
+                     module="gan.eval")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"wrote the statistics of {folder} to {stats}" in result.stdout
+    assert read_npz(stats).statistics[0].shape == (128,)

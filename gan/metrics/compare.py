@@ -21,8 +21,8 @@ from gan.metrics.scores import (
 )
 from gan.metrics.spaces import FeatureSpace
 
-DENSITY_K = 5
-CLASSIFIER_SPACES = ("mnist", "fashion", "stacked_mnist")  # 28x28 images only  # Naeem et al.'s k for density and coverage
+DENSITY_K = 5  # Naeem et al.'s k for density and coverage
+CLASSIFIER_SPACES = ("mnist", "fashion", "stacked_mnist")  # 28x28 images only
 
 
 def count_name(n: int) -> str:
