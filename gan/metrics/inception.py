@@ -64,11 +64,9 @@ class InceptionFeatures:
     @property
     def variant(self) -> str:
         """'' for the default preparation, else a tag naming it (for cache file names)."""
-        return (
-            ""
-            if (self.resize, self.quantize) == ("bilinear", True)
-            else (f"{self.resize}{'' if self.quantize else '-unrounded'}")
-        )
+        if (self.resize, self.quantize) == ("bilinear", True):
+            return ""
+        return self.resize + ("" if self.quantize else "-unrounded")
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, batch_size: int = 50) -> torch.Tensor:
