@@ -37,7 +37,7 @@ from gan.checkpoints import check_targets, read_checkpoint, rebuild_model
 from gan.config import ConfigError, check_writable, register_resolvers
 from gan.data import DataNotFoundError, ImageDataModule, as_unit_range
 from gan.metrics.classifier import WeightsError, load_named_classifier
-from gan.metrics.compare import compare_sets, embed_set
+from gan.metrics.compare import check_fits_space, compare_sets, embed_set
 from gan.metrics.evaluate import (
     cached,
     evaluate_images,
@@ -175,13 +175,15 @@ def evaluate_sets(cfg: DictConfig) -> dict:
     check_writable(sets_out_dir(cfg))
     space = load_feature_space(space_name, device, cfg.inception_resize, cfg.inception_quantize)
     start = time.perf_counter()
+    check_fits_space(fake, space, feature_size=0)  # a fake set is images: their size only
+    fake_embedding = embed_set(space, fake)  # generated or not, a fake set is never cached
     if real is None:
         report = {"n_fake": len(fake), "feature_space": space.name, "model": {}}
     else:
-        report = compare_sets(fake, real, space, cfg.cache_dir, cfg.k, cfg.fid_infinity, cfg.seed)
+        report = compare_sets(fake, fake_embedding, real, space, cfg.cache_dir, cfg.k,
+                              cfg.fid_infinity, cfg.seed)  # fmt: skip
     if cfg.save_stats:
-        features = embed_set(space, fake, cfg.cache_dir).features
-        save_statistics(cfg.save_stats, *feature_statistics(features))
+        save_statistics(cfg.save_stats, *feature_statistics(fake_embedding.features))
         report["saved_statistics"] = str(Path(cfg.save_stats).resolve())
     report |= {
         "fake": fake.spec, "real": real.spec if real else None,

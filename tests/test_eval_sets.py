@@ -22,6 +22,7 @@ from tests.conftest import CONFIG_DIR, run_cli
 
 pytestmark = pytest.mark.slow
 N = 40  # images in each set: seconds in the MNIST classifier's space
+BLANK_32 = torch.zeros(8, 1, 32, 32, dtype=torch.uint8)  # images the MNIST classifier cannot take
 
 
 def eval_cfg(*overrides: str):
@@ -55,8 +56,11 @@ def test_a_folder_and_an_array_of_the_same_images_are_at_distance_zero(digits, t
     test_images = digits.test_set.images[:N]
     folder = write_folder(tmp_path / "folder", test_images)
     array = write_array(tmp_path / "same.npz", test_images)
-    report = evaluate_sets(eval_cfg(f"fake={folder}", f"real={array}", "space=mnist",
-                                    f"out_dir={tmp_path / 'out'}"))  # fmt: skip
+    cache = tmp_path / "cache"
+    cfg = eval_cfg(f"fake={folder}", f"real={array}", "space=mnist", f"out_dir={tmp_path / 'out'}",
+                   f"cache_dir={cache}")  # fmt: skip
+    report = evaluate_sets(cfg)
+    assert len(list(cache.glob("*.pt"))) == 1  # the real set's embedding; the fake one never
     model = report["model"]
     assert report["n_fake"] == report["n_real"] == N
     assert model["fid_mnist_40"] == pytest.approx(0.0, abs=1e-6)
@@ -137,9 +141,11 @@ def test_a_checkpoint_as_fake_defaults_to_its_own_data_and_space(make_cfg, tmp_p
                        "space=imagenet"], "feature_space='imagenet'"),
         (lambda d, t: [f"fake={write_folder(t / 'f', d.test_set.images[:5])}", "real=mnist",
                        "space=mnist"], "5 images; the k-NN metrics need more than 5"),
+        (lambda d, t: [f"fake={write_array(t / 'big.npz', BLANK_32)}", "real=mnist",
+                       "space=mnist"], r"images of \(32, 32\) pixels; the mnist space"),
     ],
     ids=["empty folder", "missing path", "no real", "float array", "wrong feature size",
-         "stats not npz", "unknown space", "too few images"],
+         "stats not npz", "unknown space", "too few images", "fake of 32x32 in mnist"],
 )  # fmt: skip
 def test_bad_sets_are_refused_by_name(digits, tmp_path, make, message):
     overrides = make(digits, tmp_path)

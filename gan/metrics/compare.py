@@ -59,15 +59,17 @@ def check_fits_space(image_set: ImageSet, space: FeatureSpace, feature_size: int
         )
 
 
-def embed_set(space: FeatureSpace, image_set: ImageSet, cache_dir: str | None) -> Embedding:
-    """Real sets read from data sets, folders or arrays are cached; generated ones never are."""
-    if image_set.kind == "checkpoint":
+def embed_set(space: FeatureSpace, image_set: ImageSet, cache_dir: str | None = None) -> Embedding:
+    """The set's embedding; cached in `cache_dir` when given (for real sets only: generated ones,
+    whether drawn from a checkpoint or read from files, are never cached)."""
+    if cache_dir is None:
         return space.embed(as_unit_range(image_set.images))
     return reference_statistics(space, image_set.images, cache_dir)
 
 
 def compare_sets(
     fake: ImageSet,
+    fake_embedding: Embedding,
     real: ImageSet,
     space: FeatureSpace,
     cache_dir: str | None = None,
@@ -75,8 +77,8 @@ def compare_sets(
     infinity: bool = False,
     seed: int = 0,
 ) -> dict:
-    """Scores of `fake` against `real` (and of the floor), with the counts they were made of."""
-    fake_embedding = embed_set(space, fake, cache_dir)
+    """Scores of `fake` (embedded as `fake_embedding`) against `real` (and of the floor), with
+    the counts they were made of. Real sets are cached in `cache_dir`."""
     feature_size = fake_embedding.features.shape[1]
     check_fits_space(real, space, feature_size)
     n_fake = len(fake)
