@@ -13,10 +13,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
+import gan.eval
 from gan.config import ConfigError
 from gan.data import MNISTDataModule
 from gan.eval import evaluate_sets
-from gan.metrics.image_sets import ImageSetError, read_npz
+from gan.metrics.image_sets import ImageSetError, read_folder, read_npz
 from gan.train import train
 from tests.conftest import CONFIG_DIR, run_cli
 
@@ -174,3 +175,37 @@ def test_the_cli_saves_statistics_of_a_folder_alone(digits, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"wrote the statistics of {folder} to {stats}" in result.stdout
     assert read_npz(stats).statistics[0].shape == (128,)
+
+
+def test_a_folder_of_grey_and_colour_images_is_read_as_rgb_each_file_once(tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.new("L", (4, 4), 100).save(folder / "a.png")
+    Image.new("RGB", (4, 4), (10, 20, 30)).save(folder / "b.png")
+    images = read_folder(folder)  # (2, 3, 4, 4)
+    assert images.shape == (2, 3, 4, 4)
+    assert images[0].unique().tolist() == [100]  # grey repeated to three channels
+    assert images[1, :, 0, 0].tolist() == [10, 20, 30]
+    grey = write_folder(tmp_path / "grey", torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
+    assert read_folder(grey).shape == (2, 1, 4, 4)  # all grey: one channel
+
+
+def test_the_inception_preparation_options_reach_the_feature_space(monkeypatch, tmp_path):
+    asked = {}
+
+    def record(name, device, resize, quantize):
+        asked.update(name=name, resize=resize, quantize=quantize)
+        raise ImageSetError("recorded")  # stop before any Inception work
+
+    monkeypatch.setattr(gan.eval, "load_feature_space", record)
+    folder = write_folder(tmp_path / "f", torch.zeros(8, 1, 28, 28, dtype=torch.uint8))
+    cfg = eval_cfg(f"fake={folder}", "real=mnist", "inception_resize=pil_bicubic",
+                   "inception_quantize=false", f"out_dir={tmp_path / 'out'}")  # fmt: skip
+    with pytest.raises(ImageSetError, match="recorded"):
+        evaluate_sets(cfg)
+    assert asked == {"name": "inception", "resize": "pil_bicubic", "quantize": False}
+
+
+def test_an_unknown_device_is_refused_by_name(tmp_path):
+    with pytest.raises(ConfigError, match="device='tpu' is invalid: auto, cpu or cuda"):
+        evaluate_sets(eval_cfg(f"fake={tmp_path}", "real=mnist", "device=tpu"))

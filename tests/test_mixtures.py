@@ -55,6 +55,12 @@ def test_a_mixture_refuses_image_settings_by_name():
         MixtureDataModule("ring8", resolution=28)
 
 
+def test_limit_images_trains_on_fewer_points():
+    data = MixtureDataModule("grid25", limit_images=500)
+    data.setup()
+    assert len(data.train_set) == 500 and len(data.val_set) == 2500
+
+
 @pytest.mark.slow
 def test_a_packed_mlp_gan_trains_on_the_grid_and_draws_scatter_plots(make_cfg):
     cfg = make_cfg("experiment=mixture", "data=grid25", "model.discriminator.pack=2",

@@ -62,30 +62,31 @@ class ImageSet:
         return 0 if self.images is None else len(self.images)
 
 
+GREY_MODES = ("1", "L", "I;16", "I", "F")
+
+
 def read_folder(folder: Path) -> torch.Tensor:
-    """Every image under `folder` as uint8 (N, C, H, W); one size for all, or a one-line error."""
+    """Every image under `folder` as uint8 (N, C, H, W), each file opened once: grey (C = 1) when
+    every file is grey, else RGB (grey files repeated to three channels, as PIL converts them);
+    one size for all, or a one-line error."""
     files = find_images(folder)
     if not files:
         raise ImageSetError(f"{folder}: holds no images (looked for {', '.join(IMAGE_SUFFIXES)})")
-    with Image.open(files[0]) as first:
-        size = first.size
-    grey = all(_is_grey(path) for path in files)
-    images = []
+    size, images = None, []
     for path in files:
         with Image.open(path) as image:
+            size = size or image.size
             if image.size != size:
                 raise ImageSetError(
                     f"{folder}: images of different sizes ({files[0].name} is {size[0]}x{size[1]}, "
                     f"{path.name} is {image.size[0]}x{image.size[1]}); give images of one size"
                 )
-            pixels = np.asarray(image.convert("L" if grey else "RGB"))
+            grey = image.mode in GREY_MODES
+            pixels = np.asarray(image.convert("L" if grey else "RGB"))  # (H, W) or (H, W, 3)
         images.append(torch.from_numpy(pixels.copy()).reshape(size[1], size[0], -1))
+    if any(image.shape[-1] == 3 for image in images):
+        images = [image.expand(-1, -1, 3) for image in images]
     return torch.stack(images).permute(0, 3, 1, 2).contiguous()  # (N, C, H, W)
-
-
-def _is_grey(path: Path) -> bool:
-    with Image.open(path) as image:
-        return image.mode in ("1", "L", "I;16", "I", "F")
 
 
 def read_array(path: Path, array: np.ndarray) -> torch.Tensor:
