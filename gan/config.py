@@ -152,8 +152,13 @@ PACKING = (
     "gan.nets.DCGANDiscriminator",
     "gan.nets.MLPDiscriminator",
     "gan.nets.ResNetDiscriminator",
+    "gan.nets.TFDCGANDiscriminator",
 )
-MINIBATCH_STD = ("gan.nets.DCGANDiscriminator", "gan.nets.ResNetDiscriminator")
+MINIBATCH_STD = (
+    "gan.nets.DCGANDiscriminator",
+    "gan.nets.ResNetDiscriminator",
+    "gan.nets.TFDCGANDiscriminator",
+)
 
 
 def _validate_batch_view(cfg: DictConfig) -> None:

@@ -9,7 +9,12 @@ import torch
 from hydra.utils import instantiate
 
 from gan.config import ConfigError, validate_config
-from gan.nets import DCGANDiscriminator, MLPDiscriminator, ResNetDiscriminator
+from gan.nets import (
+    DCGANDiscriminator,
+    MLPDiscriminator,
+    ResNetDiscriminator,
+    TFDCGANDiscriminator,
+)
 from gan.nets.batch_view import MinibatchStd, pack_samples
 from tests.conftest import fit_on_random_images
 
@@ -31,8 +36,9 @@ def test_packs_put_consecutive_samples_side_by_side():
         lambda: DCGANDiscriminator(width=8, pack=2),
         lambda: MLPDiscriminator(hidden=[32], pack=2),
         lambda: ResNetDiscriminator(width=8, channels=1, pack=2),
+        lambda: TFDCGANDiscriminator(width=8, channels=1, pack=2),
     ],
-    ids=["dcgan", "mlp", "resnet"],
+    ids=["dcgan", "mlp", "resnet", "dcgan_tf"],
 )
 def test_a_packed_discriminator_scores_each_pack_from_all_its_members(make):
     torch.manual_seed(0)
@@ -63,8 +69,9 @@ def test_the_minibatch_std_map_is_zero_for_identical_samples_and_grows_with_spre
     [
         (lambda **std: DCGANDiscriminator(width=8, **std), 28),
         (lambda **std: ResNetDiscriminator(width=8, channels=1, **std), 32),
+        (lambda **std: TFDCGANDiscriminator(width=8, channels=1, **std), 28),
     ],
-    ids=["dcgan", "resnet"],
+    ids=["dcgan", "resnet", "dcgan_tf"],
 )
 def test_with_minibatch_std_a_sample_s_score_depends_on_its_group(make, size):
     torch.manual_seed(0)

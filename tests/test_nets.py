@@ -11,6 +11,8 @@ from gan.nets import (
     MLPDiscriminator,
     MLPGenerator,
     ProjectionDiscriminator,
+    TFDCGANDiscriminator,
+    TFDCGANGenerator,
 )
 
 NETS = [
@@ -58,6 +60,8 @@ def test_dcgan_initialisation_is_normal_0_002():
         (lambda: DCGANGenerator(latent_dim=0), "latent_dim=0"),
         (lambda: MLPGenerator(hidden=[]), "hidden=[]"),
         (lambda: MLPDiscriminator(dropout=1.5), "dropout=1.5"),
+        (lambda: TFDCGANGenerator(resolution=8), "resolution=8"),
+        (lambda: TFDCGANDiscriminator(width=0), "width=0"),
     ],
 )
 def test_bad_sizes_are_refused_by_name(factory, message):
@@ -71,6 +75,7 @@ def test_bad_sizes_are_refused_by_name(factory, message):
     [
         lambda n: DCGANDiscriminator(width=8, norm=n),
         lambda n: MLPDiscriminator(hidden=[32, 16], norm=n),
+        lambda n: TFDCGANDiscriminator(width=8, channels=1, norm=n),
     ],
 )
 def test_discriminator_norms_build_the_layers_they_name(make, norm):
@@ -130,3 +135,36 @@ def test_projection_discriminator_scores_depend_on_the_label():
     scores = discriminator(x, torch.arange(10))
     assert scores.shape == (10,)
     assert len(set(scores.tolist())) == 10
+
+
+def _feature_maps(net: torch.nn.Module, x: torch.Tensor) -> list[tuple[int, ...]]:
+    """(C, H, W) of every convolution's output, in order, for input `x`."""
+    shapes = []
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d):
+            assert m.kernel_size == (5, 5)
+            m.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
+    net(x)
+    return shapes
+
+
+def test_the_tensorflow_dcgan_has_pacgan_s_stacked_mnist_layers():
+    """PacGAN's VEEGAN-setting network at 28 pixels and w = 64 (its model.py): D convolves
+    28 -> 14 -> 7 -> 4 -> 2 with 64, 128, 256, 512 channels; G mirrors it from a linear layer."""
+    g, d = TFDCGANGenerator(channels=3), TFDCGANDiscriminator(channels=3)
+    assert g.project.in_features == 100 and g.project.out_features == 512 * 2 * 2
+    images = g(torch.randn(4, 100))
+    assert _feature_maps(g, torch.randn(4, 100)) == [
+        (256, 4, 4), (128, 7, 7), (64, 14, 14), (3, 28, 28)
+    ]  # fmt: skip
+    assert _feature_maps(d, images) == [(64, 14, 14), (128, 7, 7), (256, 4, 4), (512, 2, 2)]
+    assert d.head.in_features == 512 * 2 * 2 and d(images).shape == (4,)
+
+
+@pytest.mark.parametrize(("resolution", "final"), [(28, 2), (32, 2), (64, 4)])
+def test_the_tensorflow_dcgan_halves_sides_rounding_up_at_any_resolution(resolution, final):
+    g = TFDCGANGenerator(width=8, channels=3, resolution=resolution)
+    d = TFDCGANDiscriminator(width=8, channels=3, resolution=resolution)
+    images = g(torch.randn(2, 100))
+    assert images.shape == (2, 3, resolution, resolution)
+    assert _feature_maps(d, images)[-1] == (64, final, final)

@@ -2,6 +2,7 @@
 
 from gan.nets.conditional import ConditionalDCGANGenerator, ProjectionDiscriminator
 from gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init
+from gan.nets.dcgan_tf import TFDCGANDiscriminator, TFDCGANGenerator
 from gan.nets.mlp import MLPDiscriminator, MLPGenerator
 from gan.nets.patchgan import PatchGAN
 from gan.nets.resnet import ResNetDiscriminator, ResNetGenerator
@@ -17,6 +18,8 @@ __all__ = [
     "ProjectionDiscriminator",
     "ResNetDiscriminator",
     "ResNetGenerator",
+    "TFDCGANDiscriminator",
+    "TFDCGANGenerator",
     "UNet",
     "dcgan_init",
 ]
