@@ -52,6 +52,7 @@ def _final_state(cfg) -> dict:
         ("gan", ["model=gan", "loss.n_critic=2"]),  # dropout in D: the global RNG
         ("dcgan", ["experiment=wgan_gp", "loss.n_critic=2"]),  # penalty interpolation weights
         ("dcgan", ["data=stacked_mnist", "data.num_images=1000", "data.num_eval_images=300"]),
+        ("dcgan", ["augment=diffaugment"]),  # the augmentation's draws
         ("pix2pix", ["task=inpaint", "model.corruption.kind=boxes"]),  # random masks
         ("cyclegan", ["task=translate"]),  # two loaders
     ],
