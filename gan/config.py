@@ -142,6 +142,7 @@ def validate_config(cfg: DictConfig) -> None:
     if "loss" in model:  # the adversarial models; the VAE has no loss group
         _validate_loss(cfg)
     _validate_batch_view(cfg)
+    _validate_augment(cfg)
     decay = OmegaConf.select(cfg, "ema.decay")
     if decay is not None:
         _require(0 <= decay < 1, "ema.decay", decay, "a number in [0, 1), or ema=null for none")
@@ -188,6 +189,21 @@ def _validate_batch_view(cfg: DictConfig) -> None:
             scored % min(group, scored) == 0, key, group,
             f"the {scored} samples (or packs) D scores per batch must cut into groups of it",
         )  # fmt: skip
+
+
+# DiffAugment's smallest transforms: a translation of 1/8 of the side and a cutout of half of it.
+AUGMENT_MIN_RESOLUTION = 8
+
+
+def _validate_augment(cfg: DictConfig) -> None:
+    """DiffAugment transforms images; the 2-D mixtures' points ((2, 1, 1)) are not images."""
+    resolution = cfg.data.get("resolution")
+    if cfg.get("augment") is not None and resolution < AUGMENT_MIN_RESOLUTION:
+        raise ConfigError(
+            f"augment=diffaugment is invalid with data.resolution={resolution}: DiffAugment "
+            f"translates and cuts out images of at least {AUGMENT_MIN_RESOLUTION} pixels; "
+            "the 2-D mixtures hold points (drop augment)"
+        )
 
 
 def _validate_budget(trainer: DictConfig) -> None:

@@ -10,6 +10,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from gan.augment import DiffAugment, color, cutout, translation
+from gan.config import ConfigError, validate_config
 from tests.conftest import fit_on_random_images
 
 
@@ -84,3 +85,11 @@ def test_a_bad_policy_in_the_config_is_refused(make_cfg):
     cfg = make_cfg("augment=diffaugment", "augment.policy=flip")
     with pytest.raises(InstantiationException, match=r"augment\.policy='flip'"):
         instantiate(cfg.model)
+
+
+def test_diffaugment_on_the_2d_mixtures_points_is_refused_by_name(make_cfg):
+    cfg = make_cfg("experiment=mixture", "augment=diffaugment", shrink="gan")
+    message = r"augment=diffaugment is invalid with data\.resolution=1: DiffAugment"
+    with pytest.raises(ConfigError, match=message):
+        validate_config(cfg)
+    validate_config(make_cfg("experiment=mixture", shrink="gan"))  # fine without it
