@@ -198,7 +198,8 @@ AUGMENT_MIN_RESOLUTION = 8
 def _validate_augment(cfg: DictConfig) -> None:
     """DiffAugment transforms images; the 2-D mixtures' points ((2, 1, 1)) are not images."""
     resolution = cfg.data.get("resolution")
-    if cfg.get("augment") is not None and resolution < AUGMENT_MIN_RESOLUTION:
+    small = resolution is not None and resolution < AUGMENT_MIN_RESOLUTION
+    if cfg.get("augment") is not None and small:
         raise ConfigError(
             f"augment=diffaugment is invalid with data.resolution={resolution}: DiffAugment "
             f"translates and cuts out images of at least {AUGMENT_MIN_RESOLUTION} pixels; "
