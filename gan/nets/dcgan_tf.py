@@ -115,7 +115,6 @@ class TFDCGANDiscriminator(nn.Module):
         self.features = nn.Sequential(*layers)
         extra = 1 if minibatch_std else 0  # the minibatch standard deviation's map
         self.head = nn.Linear((widths[-1] + extra) * final * final, 1)
-        self.feature_dim = widths[-1] * final * final
         self.apply(dcgan_init)
         if norm == "spectral":
             apply_spectral_norm(self)
