@@ -160,7 +160,7 @@ def evaluate_sets(cfg: DictConfig) -> dict:
     if is_checkpoint(cfg.fake):
         fake, default_real = checkpoint_set(cfg, cfg.fake)
     else:
-        fake = read_image_set(cfg.fake)
+        fake = read_image_set(cfg.fake, cfg.data_root)  # a data set's name: its test images
         if fake.images is None:
             raise ConfigError(f"fake={cfg.fake!r}: a statistics file; fake must be images")
     if cfg.real is not None:
@@ -180,8 +180,9 @@ def evaluate_sets(cfg: DictConfig) -> dict:
     if real is None:
         report = {"n_fake": len(fake), "feature_space": space.name, "model": {}}
     else:
+        metrics = list(cfg.metrics) if cfg.metrics else None
         report = compare_sets(fake, fake_embedding, real, space, cfg.cache_dir, cfg.k,
-                              cfg.fid_infinity, cfg.seed)  # fmt: skip
+                              cfg.fid_infinity, cfg.seed, metrics, cfg.floor)  # fmt: skip
     if cfg.save_stats:
         save_statistics(cfg.save_stats, *feature_statistics(fake_embedding.features))
         report["saved_statistics"] = str(Path(cfg.save_stats).resolve())

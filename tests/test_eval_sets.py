@@ -15,9 +15,10 @@ from PIL import Image
 
 import gan.eval
 from gan.config import ConfigError
-from gan.data import MNISTDataModule
+from gan.data import MNISTDataModule, as_unit_range
 from gan.eval import evaluate_sets
 from gan.metrics.image_sets import ImageSetError, read_folder, read_npz
+from gan.metrics.spaces import load_feature_space
 from gan.train import train
 from tests.conftest import CONFIG_DIR, run_cli
 
@@ -81,6 +82,26 @@ def test_a_data_set_as_real_gives_the_floor_and_every_metric_of_the_space(digits
     assert set(report["model"]) == expected and set(report["real_floor"]) == expected
     assert report["model"]["fid_mnist_40"] > 1.0  # training digits against test digits
     assert report["real"] == "mnist" and report["n_real"] == N
+
+
+def test_metrics_and_floor_choose_what_the_sets_form_scores(digits, tmp_path):
+    folder = write_folder(tmp_path / "train", digits.train_set.images[:N])
+    cfg = eval_cfg(f"fake={folder}", "real=mnist", "space=mnist", "floor=false",
+                   "metrics=[fid,kid]", f"out_dir={tmp_path / 'out'}")  # fmt: skip
+    report = evaluate_sets(cfg)
+    assert set(report["model"]) == {"fid_mnist_40", "kid_mnist_40", "kid_mnist_40_std"}
+    assert "real_floor" not in report
+
+
+def test_a_data_set_as_fake_is_its_test_set(digits, tmp_path):
+    stats = tmp_path / "mnist_test.npz"
+    evaluate_sets(eval_cfg("fake=mnist", f"save_stats={stats}", "space=mnist",
+                           f"out_dir={tmp_path / 'out'}"))  # fmt: skip
+    with np.load(stats) as saved:
+        mu = torch.from_numpy(saved["mu"])
+    features = load_feature_space("mnist").embed(as_unit_range(digits.test_set.images)).features
+    assert len(digits.test_set.images) == 10_000  # the whole official test set
+    assert torch.allclose(mu, features.double().mean(0), atol=1e-5)
 
 
 def test_statistics_round_trip_and_fid_from_them_equals_fid_from_images(digits, tmp_path):

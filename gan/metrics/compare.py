@@ -76,9 +76,13 @@ def compare_sets(
     k: int = 3,
     infinity: bool = False,
     seed: int = 0,
+    metrics: list[str] | None = None,
+    floor: bool = True,
 ) -> dict:
-    """Scores of `fake` (embedded as `fake_embedding`) against `real` (and of the floor), with
-    the counts they were made of. Real sets are cached in `cache_dir`."""
+    """Scores of `fake` (embedded as `fake_embedding`) against `real` (and, with `floor`, of a
+    data set's training images against the same real set), with the counts they were made of:
+    `metrics` (gan.metrics.evaluate.METRICS) or every one the space supports. Real sets are
+    cached in `cache_dir`."""
     feature_size = fake_embedding.features.shape[1]
     check_fits_space(real, space, feature_size)
     n_fake = len(fake)
@@ -100,12 +104,15 @@ def compare_sets(
             )
         real_embedding = embed_set(space, real, cache_dir)
         report["n_real"] = len(real)
-        report["model"] = score(space, fake_embedding, real_embedding, k, seed)
+        report["model"] = score(space, fake_embedding, real_embedding, k, seed, metrics)
         report["model"] = with_count(report["model"], space.name, n_fake)
-        if real.second_real is not None:
-            floor = embed_set(space, ImageSet("floor", "dataset", real.second_real), cache_dir)
+        if floor and real.second_real is not None:
+            floor_set = ImageSet("floor", "dataset", real.second_real)
+            floor_embedding = embed_set(space, floor_set, cache_dir)
             report["real_floor"] = with_count(
-                score(space, floor, real_embedding, k, seed), space.name, n_fake
+                score(space, floor_embedding, real_embedding, k, seed, metrics),
+                space.name,
+                n_fake,
             )
         real_statistics = feature_statistics(real_embedding.features)
     if infinity:
@@ -114,12 +121,18 @@ def compare_sets(
 
 
 def score(
-    space: FeatureSpace, fake: Embedding, real: Embedding, k: int, seed: int
+    space: FeatureSpace,
+    fake: Embedding,
+    real: Embedding,
+    k: int,
+    seed: int,
+    metrics: list[str] | None = None,
 ) -> dict[str, float]:
-    """Every metric the space supports, from embeddings; with precision and recall, density and
-    coverage (k=5, the paper's, on the whole sets: the k-NN balls are the real set's only)."""
-    results = evaluate_images(space, None, real, None, k, embedding=fake)
-    if "precision_recall" in space.metrics:
+    """`metrics` (default: every one the space supports), from embeddings; with precision and
+    recall, density and coverage (k=5, the paper's, on the whole sets: the k-NN balls are the
+    real set's only)."""
+    results = evaluate_images(space, None, real, metrics, k, embedding=fake)
+    if "precision_recall" in (metrics or space.metrics):
         results["density"], results["coverage"] = density_coverage(
             real.features, fake.features, k=DENSITY_K
         )
