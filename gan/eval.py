@@ -37,7 +37,7 @@ from gan.checkpoints import check_targets, read_checkpoint, rebuild_model
 from gan.config import ConfigError, check_writable, register_resolvers
 from gan.data import DataNotFoundError, ImageDataModule, as_unit_range
 from gan.metrics.classifier import WeightsError, load_named_classifier
-from gan.metrics.compare import check_fits_space, compare_sets, embed_set
+from gan.metrics.compare import check_fits_space, check_metrics_fit, compare_sets, embed_set
 from gan.metrics.evaluate import (
     cached,
     evaluate_images,
@@ -169,6 +169,9 @@ def evaluate_sets(cfg: DictConfig) -> dict:
         real = default_real
     else:
         raise ConfigError(f"real= is missing: what to score fake={cfg.fake!r} against ({ACCEPTED})")
+    metrics = list(cfg.metrics) if cfg.metrics else None
+    if real is not None:
+        check_metrics_fit(real, metrics)  # before anything is embedded
     space_name = cfg.space or (default_real.data.feature_space if default_real else "inception")
     if space_name == "inception" and cfg.save_stats is None and real is None:
         raise ConfigError("nothing to do: give real= or save_stats=")
@@ -180,7 +183,6 @@ def evaluate_sets(cfg: DictConfig) -> dict:
     if real is None:
         report = {"n_fake": len(fake), "feature_space": space.name, "model": {}}
     else:
-        metrics = list(cfg.metrics) if cfg.metrics else None
         report = compare_sets(fake, fake_embedding, real, space, cfg.cache_dir, cfg.k,
                               cfg.fid_infinity, cfg.seed, metrics, cfg.floor)  # fmt: skip
     if cfg.save_stats:

@@ -157,6 +157,10 @@ def test_a_checkpoint_as_fake_defaults_to_its_own_data_and_space(make_cfg, tmp_p
         (lambda d, t: np.savez(t / "s.npz", mu=np.zeros(64), sigma=np.eye(64))
          or [f"fake={write_folder(t / 'f', d.test_set.images[:5])}", f"real={t / 's.npz'}",
              "space=mnist"], "statistics of 64-d features; the mnist space gives 128-d"),
+        (lambda d, t: np.savez(t / "s.npz", mu=np.zeros(128), sigma=np.eye(128))
+         or [f"fake={write_folder(t / 'f', d.test_set.images[:5])}", f"real={t / 's.npz'}",
+             "space=mnist", "metrics=[fid,kid,precision_recall]"],
+         r"a statistics file allows FID only, not metrics \['kid', 'precision_recall'\]"),
         (lambda d, t: [f"fake={write_folder(t / 'f', d.test_set.images[:5])}", "real=mnist",
                        "save_stats=out.txt"], "must end in .npz"),
         (lambda d, t: [f"fake={write_folder(t / 'f', d.test_set.images[:5])}", "real=mnist",
@@ -167,7 +171,8 @@ def test_a_checkpoint_as_fake_defaults_to_its_own_data_and_space(make_cfg, tmp_p
                        "space=mnist"], r"images of \(32, 32\) pixels; the mnist space"),
     ],
     ids=["empty folder", "missing path", "no real", "float array", "wrong feature size",
-         "stats not npz", "unknown space", "too few images", "fake of 32x32 in mnist"],
+         "metrics beyond FID from stats", "stats not npz", "unknown space", "too few images",
+         "fake of 32x32 in mnist"],
 )  # fmt: skip
 def test_bad_sets_are_refused_by_name(digits, tmp_path, make, message):
     overrides = make(digits, tmp_path)

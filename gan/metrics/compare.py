@@ -59,6 +59,16 @@ def check_fits_space(image_set: ImageSet, space: FeatureSpace, feature_size: int
         )
 
 
+def check_metrics_fit(real: ImageSet, metrics: list[str] | None) -> None:
+    """A statistics file (a mean and a covariance) allows FID alone: other `metrics` are refused
+    by name before anything is embedded, rather than dropped from the report."""
+    if real.statistics is not None and metrics and (others := sorted(set(metrics) - {"fid"})):
+        raise ImageSetError(
+            f"{real.spec}: a statistics file allows FID only, not metrics {others}; give "
+            "metrics=[fid] or real images (a folder, an image array or a data set's name)"
+        )
+
+
 def embed_set(space: FeatureSpace, image_set: ImageSet, cache_dir: str | None = None) -> Embedding:
     """The set's embedding; cached in `cache_dir` when given (for real sets only: generated ones,
     whether drawn from a checkpoint or read from files, are never cached)."""
@@ -85,6 +95,7 @@ def compare_sets(
     cached in `cache_dir`."""
     feature_size = fake_embedding.features.shape[1]
     check_fits_space(real, space, feature_size)
+    check_metrics_fit(real, metrics)
     n_fake = len(fake)
     report: dict = {"n_fake": n_fake, "feature_space": space.name}
     if real.statistics is not None:  # FID is all a mean and covariance allow
