@@ -170,7 +170,8 @@ class ImagesPerSecond(L.Callback):
             rate = (seen - self._last[1]) / max(now - self._last[0], 1e-9)
             s = self.smoothing
             self._rate = rate if self._rate is None else s * self._rate + (1 - s) * rate
-            pl_module.log("train/images_per_s", on_device(pl_module, self._rate), prog_bar=True)
+            if pl_module.logging_due(batch_idx):
+                pl_module.log("train/images_per_s", on_device(pl_module, self._rate), prog_bar=True)
         self._last = (now, seen)
 
 

@@ -205,14 +205,15 @@ class GAN(GenerativeModule):
             self.loss.after_d_step(self.discriminator)
         self.d_steps += 1
         self.count_step_images(batch_size)
-        self.log_dict(
-            {
-                **self._score_summary(real_scores.detach(), fake_scores.detach()),
-                "train/d_penalty": penalty.detach(),
-                "train/images_seen": on_device(self, self.images_seen),
-            }
-        )
-        self.log("train/loss_d", loss_d.detach(), prog_bar=True)
+        if self.logging_due(batch_idx):
+            self.log_dict(
+                {
+                    **self._score_summary(real_scores.detach(), fake_scores.detach()),
+                    "train/d_penalty": penalty.detach(),
+                    "train/images_seen": on_device(self, self.images_seen),
+                }
+            )
+            self.log("train/loss_d", loss_d.detach(), prog_bar=True)
 
         if g_step_due:
             self._generator_step(opt_g, fake, labels, batch_idx)
@@ -238,4 +239,5 @@ class GAN(GenerativeModule):
         self.g_steps += 1
         if self.generator_ema:
             self.generator_ema.update(self.generator)
-        self.log("train/loss_g", loss_g.detach(), prog_bar=True)
+        if self.logging_due(batch_idx):
+            self.log("train/loss_g", loss_g.detach(), prog_bar=True)

@@ -77,12 +77,13 @@ class VAE(GenerativeModule):
         self._check_finite("loss", loss, batch_idx)
         self.g_steps += 1
         self.count_step_images(len(images))
-        self.log_dict(
-            {
-                "train/reconstruction": reconstruction.detach(),
-                "train/kl": kl.detach(),
-                "train/images_seen": on_device(self, self.images_seen),
-            }
-        )
-        self.log("train/loss", loss.detach(), prog_bar=True)
+        if self.logging_due(batch_idx):
+            self.log_dict(
+                {
+                    "train/reconstruction": reconstruction.detach(),
+                    "train/kl": kl.detach(),
+                    "train/images_seen": on_device(self, self.images_seen),
+                }
+            )
+            self.log("train/loss", loss.detach(), prog_bar=True)
         return loss

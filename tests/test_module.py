@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import pytest
 import torch
@@ -226,3 +227,54 @@ def test_training_logs_tensors_and_the_bar_reads_them_every_n_batches(monkeypatc
     assert "train/loss_d" in trainer.progress_bar_metrics
     with pytest.raises(ValueError, match="metrics_every_n_batches=0"):
         ProgressBar(metrics_every_n_batches=0)
+
+
+def test_training_steps_log_only_the_batches_lightning_writes(monkeypatch, tmp_path):
+    """A training-step value logged between two of Lightning's writes is overwritten unwritten,
+    yet each `self.log` costs host time: the steps log at the batches written and at each epoch's
+    last (for the bar and `callback_metrics`), and what is written and what the run ends on are
+    what logging every batch gives."""
+    import csv
+
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from gan.callbacks import ImagesPerSecond
+
+    logged_at = []  # the global batch of every self.log call
+    log = L.LightningModule.log
+
+    def record(self, name, *args, **kwargs):
+        logged_at.append(self.trainer.fit_loop.epoch_loop._batches_that_stepped)
+        return log(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(L.LightningModule, "log", record)
+
+    def fit(every: int) -> tuple[dict[int, dict[str, str]], dict[str, float]]:
+        L.seed_everything(0)
+        images = torch.rand(24, 1, 28, 28) * 2 - 1
+        labels = torch.zeros(24, dtype=torch.long)
+        loader = DataLoader(TensorDataset(images, labels), batch_size=4)
+        logger = CSVLogger(tmp_path, name=f"every{every}")
+        trainer = L.Trainer(
+            accelerator="cpu", max_epochs=2, logger=logger, log_every_n_steps=every,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            callbacks=[ImagesPerSecond()],
+        )  # fmt: skip
+        trainer.fit(tiny_gan([]), loader)
+        with open(Path(logger.log_dir) / "metrics.csv") as file:
+            rows = [row for row in csv.DictReader(file) if row.get("train/loss_d")]
+        final = {key: float(value) for key, value in trainer.callback_metrics.items()}
+        return {int(row["step"]): row for row in rows}, final
+
+    every_batch, final = fit(1)
+    assert sorted(set(logged_at)) == list(range(12))  # 2 epochs of 6 batches
+    logged_at.clear()
+    every_fourth, final_of_fourth = fit(4)
+    assert sorted(set(logged_at)) == [3, 5, 7, 11]  # written: 3, 7, 11; epochs end at 5 and 11
+    assert sorted(every_fourth) == [3, 7, 11]
+    keys = ("train/loss_d", "train/loss_g", "train/d_real", "train/d_fake", "train/images_seen")
+    for step, row in every_fourth.items():
+        assert {key: row[key] for key in keys} == {key: every_batch[step][key] for key in keys}
+    assert {key: final_of_fourth[key] for key in keys} == {key: final[key] for key in keys}

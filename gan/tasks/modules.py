@@ -156,7 +156,8 @@ class Pix2Pix(ImageToImage):
                 loss_d = self.loss.d_loss(self._d(inputs, real), self._d(inputs, output.detach()))
                 self.step(opt_d, loss_d, "loss_d", batch_idx)
             self.d_steps += 1
-            self.log("train/loss_d", loss_d.detach(), prog_bar=True)
+            if self.logging_due(batch_idx):
+                self.log("train/loss_d", loss_d.detach(), prog_bar=True)
 
         with self.toggled_optimizer(opt_g):
             rec = self.reconstruction_loss(output, real)
@@ -165,8 +166,9 @@ class Pix2Pix(ImageToImage):
             self.step(opt_g, loss_g, "loss_g", batch_idx)
         self.g_steps += 1
         self.count_step_images(len(real))
-        self.log_dict({"train/reconstruction": rec.detach(), "train/adversarial": adv.detach()})
-        self.log("train/loss_g", loss_g.detach(), prog_bar=True)
+        if self.logging_due(batch_idx):
+            self.log_dict({"train/reconstruction": rec.detach(), "train/adversarial": adv.detach()})
+            self.log("train/loss_g", loss_g.detach(), prog_bar=True)
 
 
 class CycleGAN(ImageToImage):
@@ -236,7 +238,8 @@ class CycleGAN(ImageToImage):
                 ) + self.loss.d_loss(self.discriminator_a(a), self.discriminator_a(fake_a.detach()))
                 self.step(opt_d, loss_d, "loss_d", batch_idx)
             self.d_steps += 1
-            self.log("train/loss_d", loss_d.detach(), prog_bar=True)
+            if self.logging_due(batch_idx):
+                self.log("train/loss_d", loss_d.detach(), prog_bar=True)
 
         with self.toggled_optimizer(opt_g):
             cycle = self.cycle_loss(a, b, fake_b, fake_a)
@@ -250,5 +253,8 @@ class CycleGAN(ImageToImage):
             self.step(opt_g, loss_g, "loss_g", batch_idx)
         self.g_steps += 1
         self.count_step_images(len(a) + len(b))
-        self.log_dict({"train/reconstruction": cycle.detach(), "train/adversarial": adv.detach()})
-        self.log("train/loss_g", loss_g.detach(), prog_bar=True)
+        if self.logging_due(batch_idx):
+            self.log_dict(
+                {"train/reconstruction": cycle.detach(), "train/adversarial": adv.detach()}
+            )
+            self.log("train/loss_g", loss_g.detach(), prog_bar=True)
