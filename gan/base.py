@@ -136,8 +136,8 @@ class GenerativeModule(L.LightningModule):
         the loggers (every `trainer.log_every_n_steps` batches, when stopping, every batch of a
         fast_dev_run) and at each epoch's last batch, so that the bar and `callback_metrics` (the
         run's job.json) end on the epoch's final values. A value logged at any other batch would
-        be overwritten unwritten, and each `self.log` costs host time (on the 2-core EPYC about a
-        third of a 2-D MLP GAN's step)."""
+        be overwritten unwritten, and each `self.log` costs host time (on the 2-core EPYC a fifth
+        of a 2-D MLP GAN's epoch: docs/runs.md)."""
         trainer = self._trainer
         if trainer is None or trainer.fast_dev_run or batch_idx + 1 >= trainer.num_training_batches:
             return True
