@@ -50,6 +50,14 @@ def test_rows_hold_mean_std_and_best_of_seeds(sweep):
     assert "4 completed jobs in 2 configurations, 2 failed." in markdown
 
 
+def test_numbers_from_a_thousand_up_are_written_in_full(tmp_path):
+    for seed, modes in ((1, 1000.0), (2, 998.0)):
+        overrides = [f"seed={seed}"]
+        write_job(tmp_path, seed, overrides, "completed", **{"val/modes_covered": modes})
+    markdown, _ = build_report(tmp_path)
+    assert "| (defaults) | 2 | 999 ± 1.41 (best 1000) |" in markdown  # not 1e+03
+
+
 def test_failed_and_unfinished_jobs_are_listed(sweep):
     markdown, _ = build_report(sweep)
     failed = markdown.split("## Failed jobs")[1]
@@ -75,7 +83,9 @@ def test_cli_refuses_a_directory_without_jobs(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("metric", "direction"),
     [("val/fid_mnist", "min"), ("val/class_kl", "min"), ("val/is_mnist", "max"),
-     ("val/classes_covered", "max"), ("val/precision", "max"), ("epochs", None)],
+     ("val/classes_covered", "max"), ("val/precision", "max"), ("val/modes_covered", "max"),
+     ("val/modes_captured", "max"), ("val/high_quality", "max"), ("val/mode_kl", "min"),
+     ("epochs", None)],
 )  # fmt: skip
 def test_direction_of_each_metric(metric, direction):
     assert better(metric) == direction
