@@ -1,11 +1,12 @@
 """`python -m gan.report <multirun dir>`: one row per configuration, mean ± std over seeds.
 
 Reads the `job.json` of every job (see `gan.sweep`), groups the jobs whose overrides differ only
-by `seed`, and writes `report.md` and `report.csv` in the multirun directory (or `--out`). Each
-metric cell is mean ± sample standard deviation over the seeds, with the best seed's value marked
-"best" (lowest for FID, KID and KL; highest for IS, precision, recall and classes). Jobs that
-failed, never finished, or left an unreadable record are listed under the table with their error;
-with no completed job there is no table, only that list, and the exit status is 1.
+by `seed` (and `ckpt_path`, which says where a job resumed from, not what it trains), and writes
+`report.md` and `report.csv` in the multirun directory (or `--out`). Each metric cell is mean ±
+sample standard deviation over the seeds, with the best seed's value marked "best" (lowest for FID,
+KID and KL; highest for IS, precision, recall and classes). Jobs that failed, never finished, or
+left an unreadable record are listed under the table with their error; with no completed job
+there is no table, only that list, and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -62,8 +63,18 @@ class Row:
         return [job.metrics[metric] for job in self.jobs if metric in job.metrics]
 
 
+def _key(override: str) -> str:
+    return override.lstrip("+~").split("=", 1)[0]
+
+
 def _is_seed(override: str) -> bool:
-    return override.lstrip("+~").split("=", 1)[0] == "seed"
+    return _key(override) == "seed"
+
+
+def _names_the_configuration(override: str) -> bool:
+    """False for the overrides that do not change what is trained: the seed (a row's jobs differ
+    by it) and `ckpt_path` (a resumed job is the same run continued)."""
+    return _key(override) not in ("seed", "ckpt_path")
 
 
 def read_jobs(multirun_dir: Path) -> list[Job]:
@@ -100,11 +111,12 @@ def _natural_key(name: str) -> tuple:
 
 
 def group_by_config(jobs: list[Job]) -> tuple[list[Row], list[str]]:
-    """Completed jobs grouped by their overrides without `seed`. Returns the rows, labelled by the
-    overrides that vary between configurations, and the overrides that all jobs share."""
+    """Completed jobs grouped by their overrides without `seed` and `ckpt_path`. Returns the rows,
+    labelled by the overrides that vary between configurations, and the overrides that all jobs
+    share."""
     configs: dict[tuple[str, ...], list[Job]] = {}
     for job in jobs:
-        key = tuple(sorted(o for o in job.overrides if not _is_seed(o)))
+        key = tuple(sorted(o for o in job.overrides if _names_the_configuration(o)))
         configs.setdefault(key, []).append(job)
     shared = set.intersection(*(set(key) for key in configs)) if configs else set()
     rows = [

@@ -58,6 +58,20 @@ def test_numbers_from_a_thousand_up_are_written_in_full(tmp_path):
     assert "| (defaults) | 2 | 999 ± 1.41 (best 1000) |" in markdown  # not 1e+03
 
 
+def test_a_resumed_job_joins_the_row_of_its_configuration(tmp_path):
+    """`ckpt_path` says where a job resumed from: seed 2, resumed, is still `loss=hinge`."""
+    write_job(tmp_path, 0, ["loss=hinge", "seed=1"], "completed", **{"val/kl": 0.5})
+    resumed = ["loss=hinge", "seed=2", "ckpt_path=/runs/a/checkpoints/last.ckpt"]
+    write_job(tmp_path, 1, resumed, "completed", **{"val/kl": 0.7})
+    write_job(tmp_path, 2, ["loss=bce", "seed=1"], "completed", **{"val/kl": 0.9})
+    markdown, rows = build_report(tmp_path)
+    assert [(row["configuration"], row["seeds"]) for row in rows] == [
+        ("loss=hinge", "1 2"),
+        ("loss=bce", "1"),
+    ]
+    assert "ckpt_path" not in markdown
+
+
 def test_failed_and_unfinished_jobs_are_listed(sweep):
     markdown, _ = build_report(sweep)
     failed = markdown.split("## Failed jobs")[1]
