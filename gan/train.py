@@ -56,6 +56,14 @@ class RunInterrupted(KeyboardInterrupt):
     """Training stopped by Ctrl-C or SIGTERM (after Lightning's graceful stop)."""
 
 
+def _where_in_training(trainer: L.Trainer) -> str:
+    """Counting epochs from 1, as the logs and docs do: Lightning's `current_epoch` is the number
+    of complete epochs, so an interrupt in its epoch 1 is in the second epoch."""
+    done = trainer.current_epoch
+    total = f" of {trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+    return f"in epoch {done + 1}{total}, after {done} complete epoch{'s' if done != 1 else ''}"
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train the configured GAN; return its final logged metrics and step counters.
 
@@ -94,7 +102,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     except SystemExit as stop:
         if trainer.interrupted:  # Lightning stops gracefully on Ctrl-C / SIGTERM, then exits
             raise RunInterrupted(
-                f"interrupted in epoch {trainer.current_epoch}; the last complete checkpoint "
+                f"interrupted {_where_in_training(trainer)}; the last complete checkpoint "
                 f"is in {Path(cfg.paths.output_dir) / 'checkpoints'}"
             ) from stop
         raise

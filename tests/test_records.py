@@ -71,7 +71,7 @@ def test_ctrl_c_during_training_is_recorded_as_interrupted(make_cfg):
     assert exit_.value.code == 130
     record = job_record(cfg)
     assert record["status"] == "interrupted"
-    assert "epoch 1" in record["error"]  # where it stopped, and what is safe on disk
+    assert "in epoch 2 of 3, after 1 complete epoch;" in record["error"]  # counted from 1
     assert (Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt").is_file()
 
 
