@@ -1,7 +1,7 @@
 """`python -m gan.report <multirun dir>`: one row per configuration, mean ± std over seeds.
 
-Reads the `job.json` of every job (see `gan.sweep`), groups the jobs whose overrides differ only
-by `seed` (and `ckpt_path`, which says where a job resumed from, not what it trains), and writes
+Reads the `job.json` of every job (see `gan.sweep`), groups the jobs that differ only by `seed` (and
+`ckpt_path`, which says where a job resumed from, not what it trains), and writes
 `report.md` and `report.csv` in the multirun directory (or `--out`). Each metric cell is mean ±
 sample standard deviation over the seeds, with the best seed's value marked "best" (lowest for FID,
 KID and KL; highest for IS, precision, recall and classes). Jobs that failed, never finished, or
@@ -46,6 +46,7 @@ class Job:
     status: str
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    choices: dict[str, str | None] | None = None  # config group -> option; None in old records
 
     @property
     def seed(self) -> str | None:
@@ -95,6 +96,7 @@ def read_jobs(multirun_dir: Path) -> list[Job]:
                 record.get("status", "unknown"),
                 record.get("metrics", {}),
                 record.get("error"),
+                record.get("choices"),
             )
         )
     recorded = {job.directory for job in jobs}
@@ -110,18 +112,35 @@ def _natural_key(name: str) -> tuple:
     return (0, int(name), "") if name.isdigit() else (1, 0, name)
 
 
+def _configuration(job: Job) -> tuple:
+    """What a job trains: its config groups' options (`remedy=none` typed or left to the default
+    is the same choice) and its other overrides, less `seed` and `ckpt_path`. A record without
+    `choices` (written before they were recorded) has only its overrides to go by."""
+    overrides = [o for o in job.overrides if _names_the_configuration(o)]
+    if job.choices is None:
+        return (None, tuple(sorted(overrides)))
+    values = tuple(sorted(o for o in overrides if _key(o) not in job.choices))
+    return (tuple(sorted(job.choices.items(), key=str)), values)
+
+
 def group_by_config(jobs: list[Job]) -> tuple[list[Row], list[str]]:
-    """Completed jobs grouped by their overrides without `seed` and `ckpt_path`. Returns the rows,
+    """Completed jobs grouped by configuration, less `seed` and `ckpt_path`. Returns the rows,
     labelled by the overrides that vary between configurations, and the overrides that all jobs
     share."""
-    configs: dict[tuple[str, ...], list[Job]] = {}
+    configs: dict[tuple, list[Job]] = {}
     for job in jobs:
-        key = tuple(sorted(o for o in job.overrides if _names_the_configuration(o)))
-        configs.setdefault(key, []).append(job)
-    shared = set.intersection(*(set(key) for key in configs)) if configs else set()
+        configs.setdefault(_configuration(job), []).append(job)
+    # A row's overrides: those all its jobs typed (one typed `remedy=none`, another did not).
+    typed = [
+        set.intersection(
+            *({o for o in job.overrides if _names_the_configuration(o)} for job in config_jobs)
+        )
+        for config_jobs in configs.values()
+    ]
+    shared = set.intersection(*typed) if typed else set()
     rows = [
-        Row(" ".join(o for o in key if o not in shared) or "(defaults)", config_jobs)
-        for key, config_jobs in configs.items()
+        Row(" ".join(sorted(overrides - shared)) or "(defaults)", config_jobs)
+        for overrides, config_jobs in zip(typed, configs.values(), strict=True)
     ]
     return rows, sorted(shared)
 

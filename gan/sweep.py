@@ -30,12 +30,13 @@ def _now() -> str:
 
 class JobRecord(Callback):
     """Writes `<job dir>/job.json`: `status` ("running" while it runs, then "completed",
-    "failed" or "interrupted"), `overrides` (the job's command-line overrides), `job_num`, start
-    and end times, `metrics` (the run's metrics.json) and, unless completed, `error`. Hydra ends
-    the record of a job that returns or raises an Exception; `gan.train.run` ends it for every
-    other way out (SystemExit, Ctrl-C, SIGTERM). Only a job killed outright (SIGKILL) keeps
-    "running". Only rank 0 of a distributed job writes. Also checks, before a run or sweep,
-    that its directory can be created."""
+    "failed" or "interrupted"), `overrides` (the job's command-line overrides), `choices` (the
+    option each config group got, by an override or by default), `job_num`, start and end
+    times, `metrics` (the run's metrics.json) and, unless completed, `error`. Hydra ends the
+    record of a job that returns or raises an Exception; `gan.train.run` ends it for every other
+    way out (SystemExit, Ctrl-C, SIGTERM). Only a job killed outright (SIGKILL) keeps "running".
+    Only rank 0 of a distributed job writes. Also checks, before a run or sweep, that its
+    directory can be created."""
 
     @staticmethod
     def _path(config: DictConfig) -> Path:
@@ -47,6 +48,11 @@ class JobRecord(Callback):
         record = {
             "status": "running",
             "overrides": list(OmegaConf.to_container(config.hydra.overrides.task)),
+            "choices": {
+                group: option
+                for group, option in config.hydra.runtime.choices.items()
+                if not group.startswith("hydra")  # Hydra's own, not the run's
+            },
             "job_num": OmegaConf.select(config, "hydra.job.num"),
             "started": _now(),
         }

@@ -12,10 +12,14 @@ import pytest
 from gan.report import better, build_report, main
 
 
-def write_job(root: Path, num: int, overrides: list[str], status: str, **metrics: float) -> None:
+def write_job(
+    root: Path, num: int, overrides: list[str], status: str, choices=None, **metrics: float
+) -> None:
     job = root / str(num)
     job.mkdir(parents=True)
     record = {"status": status, "overrides": overrides, "metrics": metrics}
+    if choices is not None:  # records from before choices were written have none
+        record["choices"] = choices
     if status == "failed":
         record["error"] = "FloatingPointError: loss_d is nan"
     (job / "job.json").write_text(json.dumps(record))
@@ -70,6 +74,26 @@ def test_a_resumed_job_joins_the_row_of_its_configuration(tmp_path):
         ("loss=bce", "1"),
     ]
     assert "ckpt_path" not in markdown
+
+
+def test_a_group_option_typed_or_left_to_its_default_is_one_configuration(tmp_path):
+    """Grouped by the options the config groups got: `remedy=none` typed on seed 2 and left to
+    the default on seed 1 is one row, labelled by what both typed."""
+    for num, (overrides, remedy, kl) in enumerate(
+        (
+            (["seed=1"], "none", 0.05),
+            (["remedy=none", "seed=2"], "none", 0.06),
+            (["remedy=pack2", "seed=1"], "pack2", 0.07),
+        )
+    ):
+        choices = {"remedy": remedy, "augment": None}
+        write_job(tmp_path, num, overrides, "completed", choices, **{"val/mode_kl": kl})
+    markdown, rows = build_report(tmp_path)
+    assert [(row["configuration"], row["seeds"]) for row in rows] == [
+        ("(defaults)", "1 2"),
+        ("remedy=pack2", "1"),
+    ]
+    assert "| (defaults) | 2 | 0.055 ± 0.00707 (best 0.05) |" in markdown
 
 
 def test_failed_and_unfinished_jobs_are_listed(sweep):

@@ -38,6 +38,9 @@ def test_joblib_launcher_runs_two_jobs_in_parallel(tmp_path):
     assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
     records = assert_completed(tmp_path, jobs=2)
     assert "seed=1" in records["0"]["overrides"] and "seed=2" in records["1"]["overrides"]
+    choices = records["0"]["choices"]  # every group's option, typed or not, for gan.report
+    assert (choices["model"], choices["remedy"]) == ("dcgan", "none")
+    assert not [group for group in choices if group.startswith("hydra")]
 
 
 def test_optuna_sweep_minimises_fid_over_two_trials(tmp_path):
