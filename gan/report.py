@@ -1,12 +1,13 @@
 """`python -m gan.report <multirun dir>`: one row per configuration, mean ± std over seeds.
 
-Reads the `job.json` of every job (see `gan.sweep`), groups the jobs that differ only by `seed` (and
-`ckpt_path`, which says where a job resumed from, not what it trains), and writes
-`report.md` and `report.csv` in the multirun directory (or `--out`). Each metric cell is mean ±
-sample standard deviation over the seeds, with the best seed's value marked "best" (lowest for FID,
-KID and KL; highest for IS, precision, recall and classes). Jobs that failed, never finished, or
-left an unreadable record are listed under the table with their error; with no completed job
-there is no table, only that list, and the exit status is 1.
+Reads the `job.json` of every job (see `gan.sweep`), groups the jobs that trained the same
+configuration (each config group's option, typed or by default, and the other overrides) apart
+from `seed` and `ckpt_path` (where a job resumed from, not what it trains), and writes `report.md`
+and `report.csv` in the multirun directory (or `--out`). Each metric cell is mean ± sample
+standard deviation over the seeds, with the best seed's value marked "best" (lowest for FID, KID
+and KL; highest for IS, precision, recall and classes). Jobs that failed, never finished, or left
+an unreadable record are listed under the table with their error; with no completed job there is
+no table, only that list, and the exit status is 1.
 """
 
 from __future__ import annotations

@@ -60,8 +60,12 @@ def _where_in_training(trainer: L.Trainer) -> str:
     """Counting epochs from 1, as the logs and docs do: Lightning's `current_epoch` is the number
     of complete epochs, so an interrupt in its epoch 1 is in the second epoch."""
     done = trainer.current_epoch
-    total = f" of {trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
-    return f"in epoch {done + 1}{total}, after {done} complete epoch{'s' if done != 1 else ''}"
+    complete = f"{done} complete epoch{'s' if done != 1 else ''}"
+    if not trainer.max_epochs or trainer.max_epochs < 0:  # no epoch limit
+        return f"in epoch {done + 1}, after {complete}"
+    if done >= trainer.max_epochs:  # between the last epoch's end and the end of fit
+        return f"after {complete} of {trainer.max_epochs}"
+    return f"in epoch {done + 1} of {trainer.max_epochs}, after {complete}"
 
 
 def train(cfg: DictConfig) -> dict[str, float]:

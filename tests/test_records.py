@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
@@ -57,6 +58,20 @@ def test_every_way_out_of_a_run_is_recorded(make_cfg, monkeypatch, error, status
     assert record["status"] == status
     assert type(error).__name__ in record["error"]
     assert "ended" in record and "seconds" in record
+
+
+@pytest.mark.parametrize(
+    ("complete", "max_epochs", "said"),
+    [
+        (0, 5, "in epoch 1 of 5, after 0 complete epochs"),
+        (1, 3, "in epoch 2 of 3, after 1 complete epoch"),
+        (5, 5, "after 5 complete epochs of 5"),  # past the last epoch, before fit returns
+        (2, -1, "in epoch 3, after 2 complete epochs"),  # no epoch limit
+    ],
+)
+def test_an_interrupt_names_its_epoch_counted_from_one(complete, max_epochs, said):
+    trainer = SimpleNamespace(current_epoch=complete, max_epochs=max_epochs)
+    assert gan.train._where_in_training(trainer) == said
 
 
 @pytest.mark.slow
