@@ -53,6 +53,11 @@ class Job:
     def seed(self) -> str | None:
         return next((o.split("=", 1)[1] for o in self.overrides if _is_seed(o)), None)
 
+    @property
+    def typed(self) -> set[str]:
+        """The overrides that name what was trained: all but `seed` and `ckpt_path`."""
+        return {o for o in self.overrides if _names_the_configuration(o)}
+
 
 @dataclass
 class Row:
@@ -117,10 +122,9 @@ def _configuration(job: Job) -> tuple:
     """What a job trains: its config groups' options (`remedy=none` typed or left to the default
     is the same choice) and its other overrides, less `seed` and `ckpt_path`. A record without
     `choices` (written before they were recorded) has only its overrides to go by."""
-    overrides = [o for o in job.overrides if _names_the_configuration(o)]
     if job.choices is None:
-        return (None, tuple(sorted(overrides)))
-    values = tuple(sorted(o for o in overrides if _key(o) not in job.choices))
+        return (None, tuple(sorted(job.typed)))
+    values = tuple(sorted(o for o in job.typed if _key(o) not in job.choices))
     return (tuple(sorted(job.choices.items(), key=str)), values)
 
 
@@ -133,10 +137,7 @@ def group_by_config(jobs: list[Job]) -> tuple[list[Row], list[str]]:
         configs.setdefault(_configuration(job), []).append(job)
     # A row's overrides: those all its jobs typed (one typed `remedy=none`, another did not).
     typed = [
-        set.intersection(
-            *({o for o in job.overrides if _names_the_configuration(o)} for job in config_jobs)
-        )
-        for config_jobs in configs.values()
+        set.intersection(*(job.typed for job in config_jobs)) for config_jobs in configs.values()
     ]
     shared = set.intersection(*typed) if typed else set()
     rows = [
