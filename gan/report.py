@@ -7,7 +7,8 @@ and `report.csv` in the multirun directory (or `--out`). Each metric cell is mea
 standard deviation over the seeds, with the best seed's value marked "best" (lowest for FID, KID
 and KL; highest for IS, precision, recall and classes). Jobs that failed, never finished, or left
 an unreadable record are listed under the table with their error; with no completed job there is
-no table, only that list, and the exit status is 1.
+no table, only that list, and the exit status is 1. A job that stopped but was resumed (another
+job's `ckpt_path` lies in its directory) is listed apart, with the job that continued it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ class Job:
     @property
     def seed(self) -> str | None:
         return next((o.split("=", 1)[1] for o in self.overrides if _is_seed(o)), None)
+
+    @property
+    def ckpt_path(self) -> Path | None:
+        """Where this job resumed from (relative paths from the current directory), if it did."""
+        value = next((o.split("=", 1)[1] for o in self.overrides if _key(o) == "ckpt_path"), None)
+        return Path(value).resolve() if value else None
 
     @property
     def typed(self) -> set[str]:
@@ -147,6 +154,12 @@ def group_by_config(jobs: list[Job]) -> tuple[list[Row], list[str]]:
     return rows, sorted(shared)
 
 
+def resumed_by(stopped: Job, jobs: list[Job]) -> Job | None:
+    """The job that resumed from a checkpoint in `stopped`'s directory, if one did."""
+    directory = stopped.directory.resolve()
+    return next((job for job in jobs if job.ckpt_path and directory in job.ckpt_path.parents), None)
+
+
 def better(metric: str) -> str | None:
     """ "min", "max", or None for a metric with no known direction."""
     name = metric.rsplit("/", 1)[-1].lower()
@@ -201,14 +214,17 @@ def build_report(multirun_dir: Path, metrics: list[str] | None = None) -> tuple[
     if not jobs:
         raise FileNotFoundError(f"no jobs (no {JOB_FILE} nor .hydra/) under {multirun_dir}")
     completed = [job for job in jobs if job.status == "completed"]
-    failed = [job for job in jobs if job.status != "completed"]
+    stopped = [job for job in jobs if job.status != "completed"]
+    continued = {job.directory: by for job in stopped if (by := resumed_by(job, jobs))}
+    failed = [job for job in stopped if job.directory not in continued]
     metrics = metrics or default_metrics(completed)
     rows, shared = group_by_config(completed)
 
     lines = [f"# Sweep report: {multirun_dir}", ""]
-    lines += [
-        f"{len(completed)} completed jobs in {len(rows)} configurations, {len(failed)} failed."
-    ]
+    summary = f"{len(completed)} completed jobs in {len(rows)} configurations, {len(failed)} failed"
+    if continued:
+        summary += f", {len(continued)} stopped and resumed by another job"
+    lines += [summary + "."]
     if shared:
         lines += ["", "Shared by all jobs: " + " ".join(f"`{o}`" for o in shared)]
     if rows:
@@ -232,6 +248,13 @@ def build_report(multirun_dir: Path, metrics: list[str] | None = None) -> tuple[
             error = (job.error or "").replace("|", "\\|").replace("\n", " ")
             overrides = " ".join(job.overrides)
             lines += [f"| {job.directory.name} | {overrides} | {job.status} | {error} |"]
+    if continued:
+        lines += ["", "## Stopped and resumed", ""]
+        lines += ["| job | status | resumed by |", "|---|---|---|"]
+        for job in stopped:
+            if job.directory in continued:
+                by = continued[job.directory]
+                lines += [f"| {job.directory.name} | {job.status} | {by.directory.name} |"]
     return "\n".join(lines) + "\n", csv_rows
 
 

@@ -103,6 +103,28 @@ def test_failed_and_unfinished_jobs_are_listed(sweep):
     assert "| 5 | loss=lsgan seed=1 | no job.json |" in failed
 
 
+def test_a_stopped_job_that_was_resumed_is_listed_apart_with_the_job_that_resumed_it(
+    tmp_path, monkeypatch
+):
+    """A run stopped twice and resumed each time (absolute, then relative `ckpt_path`) is not
+    lost work; a stopped job nobody resumed is."""
+    monkeypatch.chdir(tmp_path)
+    write_job(tmp_path, 0, ["seed=1"], "interrupted")
+    write_job(
+        tmp_path, 1, ["seed=1", f"ckpt_path={tmp_path}/0/checkpoints/last.ckpt"], "interrupted"
+    )
+    write_job(
+        tmp_path, 2, ["seed=1", "ckpt_path=1/checkpoints/last.ckpt"], "completed", **{"val/kl": 1.0}
+    )
+    write_job(tmp_path, 3, ["seed=2"], "interrupted")
+    markdown, _ = build_report(tmp_path)
+    assert "1 completed jobs in 1 configurations, 1 failed, 2 stopped and resumed" in markdown
+    failed, resumed = markdown.split("## Failed jobs")[1].split("## Stopped and resumed")
+    assert "| 3 | seed=2 | interrupted |" in failed and "| 0 |" not in failed
+    assert "| 0 | interrupted | 1 |" in resumed and "| 1 | interrupted | 2 |" in resumed
+    assert "| 3 |" not in resumed
+
+
 def test_cli_writes_markdown_and_csv(sweep, capsys):
     assert main([str(sweep), "--metrics", "val/fid_mnist"]) == 0
     with (sweep / "report.csv").open() as handle:
