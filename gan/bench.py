@@ -34,6 +34,8 @@ from pathlib import Path
 
 import torch
 
+from gan.machine import describe
+
 WAYS = ("plain", "lightning", "fast", "plain-fast")
 FAST_WAYS = ("fast", "plain-fast")  # composed with the fast group
 QUICK = {"warmup": 3, "steps": 5, "repeats": 3}
@@ -359,13 +361,7 @@ def in_worker(args: argparse.Namespace, *command: str) -> dict:
 
 
 def machine() -> dict:
-    info = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "cpu_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
+    info = describe() | {"platform": platform.platform()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info

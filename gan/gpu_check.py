@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from gan.config import PROJECT_ROOT
+from gan.machine import cpu_name
 
 NO_GPU = "no CUDA device here: skipped"
 STEP_KEYS = ("epoch", "bench", "bench-large", "inception", "tests")
@@ -57,7 +58,7 @@ def environment() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda_available": torch.cuda.is_available(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
     }
     if torch.cuda.is_available():

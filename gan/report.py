@@ -49,6 +49,7 @@ class Job:
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     choices: dict[str, str | None] | None = None  # config group -> option; None in old records
+    machine: dict | None = None  # see gan.machine; None in old records
 
     @property
     def seed(self) -> str | None:
@@ -110,6 +111,7 @@ def read_jobs(multirun_dir: Path) -> list[Job]:
                 record.get("metrics", {}),
                 record.get("error"),
                 record.get("choices"),
+                record.get("machine"),
             )
         )
     recorded = {job.directory for job in jobs}
@@ -152,6 +154,22 @@ def group_by_config(jobs: list[Job]) -> tuple[list[Row], list[str]]:
         for overrides, config_jobs in zip(typed, configs.values(), strict=True)
     ]
     return rows, sorted(shared)
+
+
+def machines(jobs: list[Job]) -> str:
+    """The machines the jobs ran on, each with its number of jobs: the GPU where one trained,
+    else the CPU and its threads ("" when no record names a machine)."""
+    counts: dict[str, int] = {}
+    for job in jobs:
+        if job.machine:
+            cpu = f"{job.machine['cpu']}, {_count(job.machine['cpu_threads'], 'thread')}"
+            name = job.machine.get("gpu") or cpu
+            counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{name} ({_count(n, 'job')})" for name, n in counts.items())
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def resumed_by(stopped: Job, jobs: list[Job]) -> Job | None:
@@ -225,6 +243,8 @@ def build_report(multirun_dir: Path, metrics: list[str] | None = None) -> tuple[
     if continued:
         summary += f", {len(continued)} stopped and resumed by another job"
     lines += [summary + "."]
+    if ran_on := machines(completed):
+        lines += ["", f"Ran on: {ran_on}."]
     if shared:
         lines += ["", "Shared by all jobs: " + " ".join(f"`{o}`" for o in shared)]
     if rows:

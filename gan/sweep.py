@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
@@ -19,6 +20,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from gan.atomic import write_json
+from gan.machine import describe
 
 JOB_FILE = "job.json"
 METRICS_FILE = "metrics.json"
@@ -31,7 +33,8 @@ def _now() -> str:
 class JobRecord(Callback):
     """Writes `<job dir>/job.json`: `status` ("running" while it runs, then "completed",
     "failed" or "interrupted"), `overrides` (the job's command-line overrides), `choices` (the
-    option each config group got, by an override or by default), `job_num`, start and end
+    option each config group got, by an override or by default), `job_num`, `machine` (the CPU,
+    its instruction set and threads, the GPU it trained on: see `gan.machine`), start and end
     times, `metrics` (the run's metrics.json) and, unless completed, `error`. Hydra ends the
     record of a job that returns or raises an Exception; `gan.train.run` ends it for every other
     way out (SystemExit, Ctrl-C, SIGTERM). Only a job killed outright (SIGKILL) keeps "running".
@@ -54,6 +57,7 @@ class JobRecord(Callback):
                 if not group.startswith("hydra")  # Hydra's own, not the run's
             },
             "job_num": OmegaConf.select(config, "hydra.job.num"),
+            "machine": describe(),
             "started": _now(),
         }
         write_json(self._path(config), record)
@@ -101,6 +105,8 @@ def record_job_end(path: Path | None, status: str, error: BaseException | str | 
         record = {}  # an unreadable record is rewritten whole
     record["status"] = status
     record["ended"] = _now()
+    if "machine" in record and torch.cuda.is_initialized():  # the GPU it trained on
+        record["machine"]["gpu"] = torch.cuda.get_device_name()
     if "started" in record:
         started = datetime.fromisoformat(record["started"])
         record["seconds"] = round((datetime.now(timezone.utc) - started).total_seconds(), 1)

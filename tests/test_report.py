@@ -125,6 +125,18 @@ def test_a_stopped_job_that_was_resumed_is_listed_apart_with_the_job_that_resume
     assert "| 3 |" not in resumed
 
 
+def test_the_machines_the_completed_jobs_ran_on_are_named_with_their_counts(tmp_path):
+    xeon = {"cpu": "Intel(R) Xeon(R) Processor", "cpu_threads": 1}
+    machines = (xeon, xeon, {"cpu": "AMD EPYC", "cpu_threads": 2, "gpu": "NVIDIA H200"}, None)
+    for num, machine in enumerate(machines):
+        write_job(tmp_path, num, [f"seed={num}"], "completed", **{"val/kl": 1.0})
+        if machine:  # a record from before machines were named has none
+            record = json.loads((tmp_path / str(num) / "job.json").read_text())
+            (tmp_path / str(num) / "job.json").write_text(json.dumps(record | {"machine": machine}))
+    markdown, _ = build_report(tmp_path)
+    assert "Ran on: Intel(R) Xeon(R) Processor, 1 thread (2 jobs), NVIDIA H200 (1 job)." in markdown
+
+
 def test_cli_writes_markdown_and_csv(sweep, capsys):
     assert main([str(sweep), "--metrics", "val/fid_mnist"]) == 0
     with (sweep / "report.csv").open() as handle:

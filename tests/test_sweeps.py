@@ -7,9 +7,12 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
+from gan.config import native_cpu_bf16
 from gan.history import wandb_records
+from gan.machine import cpu_name
 from tests.conftest import TINY_CLI, run_cli
 
 pytestmark = pytest.mark.slow
@@ -41,6 +44,9 @@ def test_joblib_launcher_runs_two_jobs_in_parallel(tmp_path):
     choices = records["0"]["choices"]  # every group's option, typed or not, for gan.report
     assert (choices["model"], choices["remedy"]) == ("dcgan", "none")
     assert not [group for group in choices if group.startswith("hydra")]
+    machine = records["1"]["machine"]  # where the figures come from, named beside them
+    assert machine["cpu"] == cpu_name() and machine["native_bf16"] == native_cpu_bf16()
+    assert isinstance(machine["cpu_threads"], int) and machine["torch"] == torch.__version__
 
 
 def test_optuna_sweep_minimises_fid_over_two_trials(tmp_path):
