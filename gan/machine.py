@@ -1,7 +1,7 @@
 """The machine a run or benchmark ran on, named as every figure must be: the CPU by its model
 name (`platform.processor()` is only "x86_64" on Linux), its vector instruction set, whether it
-computes bfloat16 natively (what `fast=cpu` picks its precision by), the threads torch uses, and
-the GPU where CUDA is in use."""
+computes bfloat16 natively and has AMX (what `fast=cpu` picks its precision by), the threads torch
+uses, and the GPU where CUDA is in use."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import platform
 
 import torch
 
-from gan.config import native_cpu_bf16
+from gan.config import cpu_amx, native_cpu_bf16
 
 
 def cpu_name() -> str:
@@ -25,13 +25,14 @@ def cpu_name() -> str:
 
 
 def describe() -> dict:
-    """The CPU, its instruction set, native bfloat16, torch's threads and version; the GPU only
+    """The CPU, its instruction set, native bfloat16, AMX, torch's threads and version; the GPU only
     when CUDA is already initialised (naming it would initialise CUDA, which a process that will
     fork workers must not do)."""
     info = {
         "cpu": cpu_name(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "native_bf16": native_cpu_bf16(),
+        "amx": cpu_amx(),
         "cpu_threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
