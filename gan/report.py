@@ -19,6 +19,7 @@ import json
 import math
 import statistics
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,14 +52,18 @@ class Job:
     choices: dict[str, str | None] | None = None  # config group -> option; None in old records
     machine: dict | None = None  # see gan.machine; None in old records
 
+    def value(self, key: str) -> str | None:
+        """The value this job's overrides gave `key`, if they did."""
+        return next((o.split("=", 1)[1] for o in self.overrides if _key(o) == key), None)
+
     @property
     def seed(self) -> str | None:
-        return next((o.split("=", 1)[1] for o in self.overrides if _is_seed(o)), None)
+        return self.value("seed")
 
     @property
     def ckpt_path(self) -> Path | None:
         """Where this job resumed from (relative paths from the current directory), if it did."""
-        value = next((o.split("=", 1)[1] for o in self.overrides if _key(o) == "ckpt_path"), None)
+        value = self.value("ckpt_path")
         return Path(value).resolve() if value else None
 
     @property
@@ -80,10 +85,6 @@ class Row:
 
 def _key(override: str) -> str:
     return override.lstrip("+~").split("=", 1)[0]
-
-
-def _is_seed(override: str) -> bool:
-    return _key(override) == "seed"
 
 
 def _names_the_configuration(override: str) -> bool:
@@ -159,12 +160,12 @@ def group_by_config(jobs: list[Job]) -> tuple[list[Row], list[str]]:
 def machines(jobs: list[Job]) -> str:
     """The machines the jobs ran on, each with its number of jobs: the GPU where one trained,
     else the CPU and its threads ("" when no record names a machine)."""
-    counts: dict[str, int] = {}
-    for job in jobs:
-        if job.machine:
-            cpu = f"{job.machine['cpu']}, {_count(job.machine['cpu_threads'], 'thread')}"
-            name = job.machine.get("gpu") or cpu
-            counts[name] = counts.get(name, 0) + 1
+    counts = Counter(
+        job.machine.get("gpu")
+        or f"{job.machine['cpu']}, {_count(job.machine['cpu_threads'], 'thread')}"
+        for job in jobs
+        if job.machine
+    )
     return ", ".join(f"{name} ({_count(n, 'job')})" for name, n in counts.items())
 
 
