@@ -15,6 +15,8 @@ Images are in [-1, 1], as in the paper's code, so 0 is mid-grey.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -62,14 +64,19 @@ TRANSFORMS = {"color": color, "translation": translation, "cutout": cutout}
 
 
 class DiffAugment(nn.Module):
-    """The transforms of `policy` (e.g. "color,translation,cutout"), applied to a batch."""
+    """The transforms of `policy`, applied to a batch: a comma-separated string
+    ("color,translation,cutout") or a list of names (`augment.policy=[translation,cutout]` on the
+    command line, where an unquoted `a,b` would be read as a list)."""
 
-    def __init__(self, policy: str = "color,translation,cutout") -> None:
+    def __init__(self, policy: str | Sequence[str] = "color,translation,cutout") -> None:
         super().__init__()
-        names = [name.strip() for name in str(policy).split(",") if name.strip()]
+        parts = policy.split(",") if isinstance(policy, str) else [str(p) for p in policy]
+        names = [name.strip() for name in parts if name.strip()]
         if not names or any(name not in TRANSFORMS for name in names):
+            shown = policy if isinstance(policy, str) else list(policy)
             raise ValueError(
-                f"augment.policy={policy!r}: a comma-separated list of {', '.join(POLICIES)}"
+                f"augment.policy={shown!r}: a comma-separated string or a list of "
+                f"{', '.join(POLICIES)}"
             )
         self.policy = names
 

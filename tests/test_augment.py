@@ -81,6 +81,17 @@ def test_every_image_d_sees_is_augmented_and_g_still_learns(make_cfg, model):
     )
 
 
+def test_a_policy_of_two_transforms_is_given_as_a_list_or_a_quoted_string(make_cfg):
+    """Unquoted, Hydra reads `augment.policy=color,translation` as a list (and refuses it
+    outside a sweep); both the list and the quoted string give the two transforms."""
+    for value in ("[translation,cutout]", '"translation,cutout"'):
+        cfg = make_cfg("augment=diffaugment", f"augment.policy={value}")
+        assert instantiate(cfg.model).augment.policy == ["translation", "cutout"], value
+    cfg = make_cfg("augment=diffaugment", "augment.policy=[translation,flip]")
+    with pytest.raises(InstantiationException, match=r"augment\.policy=\['translation', 'flip'\]"):
+        instantiate(cfg.model)
+
+
 def test_a_bad_policy_in_the_config_is_refused(make_cfg):
     cfg = make_cfg("augment=diffaugment", "augment.policy=flip")
     with pytest.raises(InstantiationException, match=r"augment\.policy='flip'"):
