@@ -3,7 +3,8 @@
 - `read_checkpoint` loads a file with `torch.load(weights_only=True)`: tensors and plain data
   only, so a crafted pickle cannot run anything. The project's own checkpoints load that way.
 - `rebuild_model` builds the model a checkpoint's stored config describes, refusing any
-  `_target_` outside this project's packages and `torch.optim`, and loads its weights.
+  `_target_` but the project's own model, network, loss and data classes and `torch.optim`'s
+  optimisers (`check_targets`), and loads its weights.
 - `check_fits` says in one line when a checkpoint holds another model than the run trains.
 - `SafeCheckpointIO` is the trainer's checkpoint reader and writer: it reads as above and writes
   through gan.atomic (an interrupted save leaves the previous checkpoint intact and no stray
@@ -12,6 +13,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import pickle
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,6 @@ from torch import nn
 from gan.atomic import save_torch
 from gan.config import ConfigError
 
-SAFE_TARGETS = ("gan.", "torch.optim.")  # what a checkpoint's stored config may build
 REQUIRED_KEYS = ("state_dict", "gan")
 
 
@@ -71,20 +73,78 @@ def read_checkpoint(path: str | Path) -> dict:
     return checkpoint
 
 
+# What a checkpoint's stored config may build: classes defined in the modules that hold the
+# project's models, networks, losses, augmentations, corruptions and data sets, and torch.optim's
+# optimisers. Never a function (gan.atomic.write_json writes any file), a method
+# (Path.write_text), or an object another module merely imports (gan.atomic.Path is pathlib's).
+BUILDABLE_MODULES = (
+    "gan.module", "gan.vae", "gan.losses", "gan.augment", "gan.nets", "gan.data",
+    "gan.tasks.modules", "gan.tasks.corruptions", "torch.optim",
+)  # fmt: skip
+SAFE_PACKAGES = ("gan", "torch.optim")  # the only packages a target's name may import from
+
+
+def _under(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
+
+
+def _resolve_target(target: str) -> tuple[object | None, str]:
+    """The object `target` names when it is a module of this project (or torch.optim) and one
+    attribute of it, else None; with what was found, for the error. Only modules under
+    SAFE_PACKAGES are ever imported, and no attribute is walked beyond the first."""
+    module_name, _, attribute = target.rpartition(".")
+    if not _under(module_name, SAFE_PACKAGES):
+        return None, "outside this project's packages"
+    try:
+        module = importlib.import_module(module_name)
+    except (ImportError, ValueError):
+        return None, f"{module_name} is not a module of this project"
+    if not hasattr(module, attribute):
+        return None, f"{module_name} has no {attribute}"
+    return getattr(module, attribute), ""
+
+
+def _refusal(target: object) -> str | None:
+    """Why a checkpoint may not build `target`, or None when it may."""
+    if not isinstance(target, str):
+        return f"a target that is not a dotted name ({type(target).__name__})"
+    obj, found = _resolve_target(target)
+    if obj is None:
+        return found
+    if not inspect.isclass(obj):
+        return f"a {type(obj).__name__}, not a class"
+    defined_in = obj.__module__
+    if not _under(defined_in, BUILDABLE_MODULES):
+        return f"{defined_in}.{obj.__qualname__}, from outside the modules checkpoints build from"
+    if obj.__qualname__ != target.rpartition(".")[2]:  # an alias of another name, or nested
+        return f"another name for {defined_in}.{obj.__qualname__}"
+    return None
+
+
 def check_targets(node: Any, where: str) -> None:
-    """Refuse a config that would build anything outside `SAFE_TARGETS`."""
+    """Refuse a stored config that would build anything but the classes checkpoints are made of
+    (BUILDABLE_MODULES), checking every node (`_args_`, `_partial_` nodes, nested lists and
+    dicts) before anything is built. A name is accepted as defined (`gan.module.GAN`) or as
+    re-exported by one of the project's packages (`gan.nets.DCGANGenerator`,
+    `torch.optim.Adam`): the name's module, then exactly one attribute of it, which must be the
+    class of that name. Interpolations (`${...}`) are refused: instantiate would resolve them."""
     if isinstance(node, dict):
-        target = node.get("_target_")
-        if target is not None and not str(target).startswith(SAFE_TARGETS):
+        if "_target_" in node and (reason := _refusal(node["_target_"])):
             raise CheckpointError(
-                f"{where}: refused to build {target!r}: a checkpoint's config may only name "
-                f"classes under {', '.join(SAFE_TARGETS)}"
+                f"{where}: refused to build {node['_target_']!r} ({reason}): a checkpoint's "
+                "config may only build this project's networks, models, losses, "
+                "augmentations, corruptions and data sets, and torch.optim's optimisers"
             )
         for value in node.values():
             check_targets(value, where)
     elif isinstance(node, list | tuple):
         for value in node:
             check_targets(value, where)
+    elif isinstance(node, str) and "${" in node:
+        raise CheckpointError(
+            f"{where}: refused, an interpolation {node!r} in the stored config (a saved config "
+            "holds resolved values only)"
+        )
 
 
 def _class_path(model: nn.Module) -> str:

@@ -4,13 +4,15 @@ checkpoint of another model is named, not a traceback; saves are whole or absent
 from __future__ import annotations
 
 import pathlib
+import re
 import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
-from gan.checkpoints import CheckpointError, SafeCheckpointIO, read_checkpoint
+from gan.checkpoints import CheckpointError, SafeCheckpointIO, check_targets, read_checkpoint
+from gan.eval import rebuild_data
 from gan.sample import load_model
 from gan.train import train
 from tests.conftest import run_cli
@@ -69,6 +71,66 @@ def test_a_stored_config_may_only_build_this_projects_classes(tmp_path):
     torch.save({"state_dict": {}, "gan": {}, "config": {"model": model}}, path)
     with pytest.raises(CheckpointError, match=r"refused to build 'os.system'"):
         load_model(path)
+
+
+def _writes(marker: Path) -> list[dict]:
+    """Stored configs that would write `marker` if built, each by another route through names
+    the project's modules import or define: pathlib's method reached through gan.atomic, a
+    project function that writes files, a class nested in `_args_` of a legitimate target, a
+    `_partial_` node, a list inside a dict, os reached through a project module."""
+    path_node = {"_target_": "gan.atomic.Path", "_args_": [str(marker)]}
+    return [
+        {"_target_": "gan.atomic.Path.write_text", "_args_": [path_node, "pwned"]},
+        {"_target_": "gan.atomic.write_json", "path": str(marker), "record": {}},
+        {"_target_": "gan.nets.DCGANGenerator", "_args_": [path_node]},
+        {"_target_": "gan.module.GAN", "optimizer_g": {"_target_": "gan.atomic.write_json",
+                                                       "_partial_": True, "path": str(marker)}},
+        {"_target_": "gan.module.GAN", "loss": {"terms": [{"x": path_node}]}},
+        {"_target_": "gan.atomic.os.system", "_args_": [f"touch {marker}"]},
+        {"_target_": "gan.atomic.shutil.copyfile", "_args_": [__file__, str(marker)]},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("route", range(7))
+def test_no_route_through_the_projects_names_builds_anything_else(tmp_path, route):
+    """gan.atomic imports Path, os and shutil: a name walking through them, a project function
+    or a class nested anywhere in the config is refused before anything is built."""
+    marker = tmp_path / "pwned"
+    model = _writes(marker)[route]
+    path = tmp_path / "crafted.ckpt"
+    torch.save({"state_dict": {}, "gan": {}, "config": {"model": model, "data": model}}, path)
+    with pytest.raises(CheckpointError, match="refused to build") as error:
+        load_model(path)  # gan.sample, gan.eval and the notebook
+    assert "\n" not in str(error.value)
+    with pytest.raises(CheckpointError, match="refused to build"):
+        rebuild_data(read_checkpoint(path), str(path), str(tmp_path))  # gan.eval's data set
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["gan.nets.DCGANGenerator", "gan.nets.dcgan.DCGANGenerator", "torch.optim.Adam",
+     "torch.optim.adam.Adam", "gan.data.MNISTDataModule", "gan.losses.HingeLoss"],
+)  # fmt: skip
+def test_the_projects_classes_are_built_by_their_name_or_their_packages(target):
+    check_targets({"_target_": target, "_partial_": True}, "ckpt_path='x'")
+
+
+@pytest.mark.parametrize(
+    "node, reason",
+    [
+        ({"_target_": 3}, "not a dotted name"),
+        ({"_target_": "gan.atomic.Path"}, "pathlib.Path, from outside"),
+        ({"_target_": "gan.nets.dcgan.nn"}, "a module, not a class"),
+        ({"_target_": "gan.data.base.os"}, "a module, not a class"),
+        ({"_target_": "gan.nets.DCGAN"}, "gan.nets has no DCGAN"),
+        ({"_target_": "gan.sample.main"}, "not a class"),
+        ({"lr": "${oc.env:HOME}"}, "an interpolation"),
+    ],
+)
+def test_each_refusal_says_why(node, reason):
+    with pytest.raises(CheckpointError, match=re.escape(reason)):
+        check_targets({"_target_": "gan.module.GAN", "x": [node]}, "ckpt_path='x'")
 
 
 @pytest.mark.slow
