@@ -47,7 +47,12 @@ from gan.metrics.evaluate import (
 from gan.metrics.image2image import score_outputs, translate_images
 from gan.metrics.image_sets import ACCEPTED, ImageSet, read_image_set, save_statistics
 from gan.metrics.inception import InceptionUnavailable, load_inception
-from gan.metrics.scores import feature_statistics, frechet_distance
+from gan.metrics.resize import check_resize
+from gan.metrics.scores import (
+    check_fid_infinity_samples,
+    feature_statistics,
+    frechet_distance,
+)
 from gan.metrics.spaces import FeatureSpace, load_feature_space
 from gan.tasks.callbacks import strip
 from gan.tasks.modules import ImageToImage
@@ -91,7 +96,7 @@ def inception_fid(
     cache_dir,
     seed: int,
     device: str,
-    resize: str = "bilinear",
+    resize: str = "tf1_bilinear",
     quantize: bool = True,
 ) -> tuple[dict, dict[str, float]]:
     """FID on Inception-v3 features: the first `n` generated images, and (the floor) `n` real
@@ -100,7 +105,7 @@ def inception_fid(
     inception.resize, inception.quantize = resize, quantize
     test = as_unit_range(data.test_set.images[:n])
     reference = cached(
-        f"inception_{inception.variant}" if inception.variant else "inception",
+        f"inception_{inception.variant}",
         test,
         inception.sha256,
         lambda x: {"features": inception(x)},
@@ -153,16 +158,21 @@ def evaluate_sets(cfg: DictConfig) -> dict:
     """`fake=... real=...`: everything `python -m gan.eval` reports, as a dict."""
     if cfg.ckpt_path:
         raise ConfigError("give fake= or ckpt_path=, not both")
+    check_resize(cfg.inception_resize)
     device = device_of(cfg)
     if cfg.save_stats and not str(cfg.save_stats).endswith(".npz"):
         raise ConfigError(f"save_stats={cfg.save_stats!r}: must end in .npz (pytorch-fid's format)")
     default_real = None
+    if cfg.fid_infinity and is_checkpoint(cfg.fake):
+        check_fid_infinity_samples(cfg.n_samples)  # before drawing any
     if is_checkpoint(cfg.fake):
         fake, default_real = checkpoint_set(cfg, cfg.fake)
     else:
         fake = read_image_set(cfg.fake, cfg.data_root)  # a data set's name: its test images
         if fake.images is None:
             raise ConfigError(f"fake={cfg.fake!r}: a statistics file; fake must be images")
+    if cfg.fid_infinity:
+        check_fid_infinity_samples(len(fake))  # before embedding any
     if cfg.real is not None:
         real = read_image_set(cfg.real, cfg.data_root, len(fake), cfg.seed)
     elif default_real is not None or cfg.save_stats:
@@ -214,6 +224,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
         raise ConfigError(f"give fake= (and real=) or ckpt_path=; fake can be {ACCEPTED}")
     if cfg.n_samples <= cfg.k:
         raise ConfigError(f"n_samples={cfg.n_samples} is invalid: an integer > k={cfg.k}")
+    check_resize(cfg.inception_resize)
     check_writable(out_dir_of(cfg))  # before any scoring, not after
     if cfg.ema_batch_norm not in EMA_BATCH_NORM:
         raise ConfigError(

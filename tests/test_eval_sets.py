@@ -17,8 +17,10 @@ import gan.eval
 from gan.config import ConfigError
 from gan.data import MNISTDataModule, as_unit_range
 from gan.eval import evaluate_sets
-from gan.metrics.image_sets import ImageSetError, read_folder, read_npz
-from gan.metrics.spaces import load_feature_space
+from gan.metrics.classifier import Embedding
+from gan.metrics.compare import compare_sets
+from gan.metrics.image_sets import ImageSet, ImageSetError, read_folder, read_npz
+from gan.metrics.spaces import FeatureSpace, load_feature_space
 from gan.train import train
 from tests.conftest import CONFIG_DIR, run_cli
 
@@ -137,9 +139,11 @@ def test_a_checkpoint_as_fake_defaults_to_its_own_data_and_space(make_cfg, tmp_p
     cfg = make_cfg("model=dcgan")
     train(cfg)
     ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    report = evaluate_sets(eval_cfg(f"fake={ckpt}", "n_samples=50", "fid_infinity=true"))
+    with pytest.raises(ValueError, match="fid_infinity with 50 samples"):  # before drawing any
+        evaluate_sets(eval_cfg(f"fake={ckpt}", "n_samples=50", "fid_infinity=true"))
+    report = evaluate_sets(eval_cfg(f"fake={ckpt}", "n_samples=50"))
     assert report["feature_space"] == "mnist" and report["n_fake"] == report["n_real"] == 50
-    assert {"fid_mnist_50", "fid_infinity", "density"} <= set(report["model"])
+    assert {"fid_mnist_50", "density"} <= set(report["model"])
     assert "fid_mnist_50" in report["real_floor"]
     assert (Path(cfg.paths.output_dir) / "eval" / "metrics.json").is_file()
 
@@ -225,13 +229,26 @@ def test_the_inception_preparation_options_reach_the_feature_space(monkeypatch, 
 
     monkeypatch.setattr(gan.eval, "load_feature_space", record)
     folder = write_folder(tmp_path / "f", torch.zeros(8, 1, 28, 28, dtype=torch.uint8))
-    cfg = eval_cfg(f"fake={folder}", "real=mnist", "inception_resize=pil_bicubic",
+    cfg = eval_cfg(f"fake={folder}", "real=mnist", "inception_resize=clean_fid",
                    "inception_quantize=false", f"out_dir={tmp_path / 'out'}")  # fmt: skip
     with pytest.raises(ImageSetError, match="recorded"):
         evaluate_sets(cfg)
-    assert asked == {"name": "inception", "resize": "pil_bicubic", "quantize": False}
+    assert asked == {"name": "inception", "resize": "clean_fid", "quantize": False}
 
 
 def test_an_unknown_device_is_refused_by_name(tmp_path):
     with pytest.raises(ConfigError, match="device='tpu' is invalid: auto, cpu or cuda"):
         evaluate_sets(eval_cfg(f"fake={tmp_path}", "real=mnist", "device=tpu"))
+
+
+def test_fid_infinity_names_the_range_it_was_fitted_on():
+    """10,000 features of the real Gaussian itself, against its statistics: FID∞ near 0, below
+    the FID of all 10,000, fitted on 15 sizes from 5,000 to 10,000 (Chong & Forsyth's range)."""
+    features = torch.randn(10_000, 8, generator=torch.Generator().manual_seed(0))
+    truth = (torch.zeros(8, dtype=torch.float64), torch.eye(8, dtype=torch.float64))
+    real = ImageSet("stats.npz", "statistics", statistics=truth)
+    fake = ImageSet("fake.npz", "array", images=torch.zeros(10_000, 1, 2, 2, dtype=torch.uint8))
+    space = FeatureSpace("toy", lambda x: None, ("fid",), "0" * 64)
+    report = compare_sets(fake, Embedding(features), real, space, infinity=True)
+    assert report["fid_infinity_fit"] == "15 subset sizes, 5,000 to 10,000"
+    assert abs(report["model"]["fid_infinity"]) < report["model"]["fid_toy_10k"] / 10

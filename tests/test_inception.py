@@ -98,24 +98,9 @@ def test_images_are_rounded_to_8_bit_pixels_unless_asked_not_to():
     extractor(images)
     pixels = (seen[-1] + 1) * 128  # the network's input, back to [0, 255]
     assert torch.allclose(pixels, torch.full_like(pixels, 143.0), atol=1e-3)
-    assert extractor.variant == ""
+    assert extractor.variant == "tf1_bilinear"
     extractor.quantize = False
     extractor(images)
     pixels = (seen[-1] + 1) * 128
     assert torch.allclose(pixels, torch.full_like(pixels, 1.1234 * 127.5), atol=1e-3)
-    assert extractor.variant == "bilinear-unrounded"
-
-
-def test_pil_bicubic_resize_differs_from_bilinear_and_keeps_constant_images():
-    flat = torch.full((1, 1, 28, 28), 100.0)
-    assert torch.allclose(
-        inception.resize(flat, "pil_bicubic"), torch.full((1, 1, 299, 299), 100.0)
-    )
-    digit = torch.zeros(1, 1, 28, 28)
-    digit[..., 10:18, 12:16] = 255
-    bicubic, bilinear = inception.resize(digit, "pil_bicubic"), inception.resize(digit)
-    assert bicubic.shape == bilinear.shape == (1, 1, 299, 299)
-    assert bicubic.max() > 255  # bicubic overshoots at edges; bilinear cannot
-    assert bilinear.max() <= 255
-    with pytest.raises(ValueError, match="resize='nearest'"):
-        inception.resize(digit, "nearest")
+    assert extractor.variant == "tf1_bilinear-unrounded"

@@ -25,6 +25,7 @@ from gan.metrics.scores import (
     density_coverage,
     feature_statistics,
     fid_infinity,
+    fid_infinity_sizes,
     frechet_distance,
     frechet_distance_of,
     inception_score,
@@ -82,6 +83,30 @@ def test_inception_score_extremes():
     assert inception_score(balanced_confident)[0] == pytest.approx(10.0, rel=1e-6)
     uniform = torch.full((1000, 10), 0.1)
     assert inception_score(uniform)[0] == pytest.approx(1.0)
+
+
+def _reference_inception_score(preds: np.ndarray, splits: int = 10) -> tuple[float, float]:
+    """Salimans et al.'s code (openai/improved-gan), restated in NumPy."""
+    scores = []
+    for i in range(splits):
+        part = preds[(i * preds.shape[0] // splits) : ((i + 1) * preds.shape[0] // splits), :]
+        kl = part * (np.log(part) - np.log(np.expand_dims(np.mean(part, 0), 0)))
+        scores.append(np.exp(np.mean(np.sum(kl, 1))))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+@pytest.mark.parametrize("n", [26, 100, 1003])
+def test_inception_score_cuts_exactly_the_splits_asked_for_and_takes_numpys_std(n):
+    """26 samples give 10 parts of 2 or 3 (torch.chunk would give 9 parts of 3), and the spread
+    is the biased standard deviation, as the reference code reports it."""
+    logits = torch.randn(n, 10, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
+    probabilities = logits.mul(3).softmax(dim=1)
+    mean, std = inception_score(probabilities)
+    expected_mean, expected_std = _reference_inception_score(probabilities.numpy())
+    assert mean == pytest.approx(expected_mean, rel=1e-12)
+    assert std == pytest.approx(expected_std, rel=1e-12)
+    with pytest.raises(ValueError, match="splits=10: must be between 1 and the 9 samples"):
+        inception_score(probabilities[:9])
 
 
 def test_class_statistics():
@@ -305,9 +330,21 @@ def test_fid_infinity_removes_the_sample_size_bias():
     generator = torch.Generator().manual_seed(0)
     dim = 64
     truth = (torch.zeros(dim, dtype=torch.float64), torch.eye(dim, dtype=torch.float64))
-    samples = torch.randn(2000, dim, generator=generator)
+    samples = torch.randn(10_000, dim, generator=generator)
     biased = frechet_distance_of(feature_statistics(samples), truth)
     extrapolated = fid_infinity(samples, truth)
-    assert biased > 0.4
-    assert abs(extrapolated["fid_infinity"]) < biased / 4
+    assert biased > 0.1
+    assert abs(extrapolated["fid_infinity"]) < biased / 20
     assert extrapolated["fid_infinity_slope"] > 0  # fewer samples, larger FID
+
+
+def test_fid_infinity_fits_within_chong_and_forsyths_range_only():
+    """Subsets from 5,000 samples up, as their code fits; 1,000 samples in 512-d (where the fit
+    of a Gaussian against itself went negative) are refused by count, before any FID."""
+    assert fid_infinity_sizes(10_000)[0] == 5_000 and fid_infinity_sizes(10_000)[-1] == 10_000
+    assert len(fid_infinity_sizes(50_000)) == 15
+    truth = (torch.zeros(512, dtype=torch.float64), torch.eye(512, dtype=torch.float64))
+    for n in (1_000, 9_999):
+        refused = f"fid_infinity with {n:,} samples: .* at least 10,000"
+        with pytest.raises(ValueError, match=refused):
+            fid_infinity(torch.randn(n, 512), truth)

@@ -17,6 +17,7 @@ from gan.metrics.scores import (
     density_coverage,
     feature_statistics,
     fid_infinity,
+    fid_infinity_sizes,
     frechet_distance_of,
 )
 from gan.metrics.spaces import FeatureSpace
@@ -128,6 +129,8 @@ def compare_sets(
         real_statistics = feature_statistics(real_embedding.features)
     if infinity:
         report["model"] |= fid_infinity(fake_embedding.features, real_statistics, seed=seed)
+        sizes = fid_infinity_sizes(n_fake)
+        report["fid_infinity_fit"] = f"{len(sizes)} subset sizes, {sizes[0]:,} to {sizes[-1]:,}"
     return report
 
 

