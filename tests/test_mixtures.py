@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from torchvision.io import read_image
 
-from gan.data.mixtures import SCALES, MixtureDataModule, mixture_centres
+from gan.data.mixtures import SCALES, STDS, MixtureDataModule, mixture_centres
 from gan.eval import evaluate_sets
 from gan.metrics.mixtures import mixture_statistics, register
 from gan.train import train
@@ -37,15 +37,31 @@ def test_real_points_cover_every_mode_evenly_and_one_point_covers_one(kind):
     assert real.shape == (2500, 2, 1, 1) and real.abs().max() <= 1
     stats = mixture_statistics(register(real, kind), kind, len(real))
     num_modes = len(mixture_centres(kind))
-    assert stats["modes_captured"] == num_modes
+    assert stats["modes_captured"] == stats["modes_captured_20"] == num_modes
     assert stats["high_quality"] > 0.99 and stats["mode_kl"] < 0.05
     one_mode = (mixture_centres(kind)[:1].float() / SCALES[kind]).repeat(2500, 1)
     collapsed = mixture_statistics(register(one_mode, kind), kind, 2500)
-    assert collapsed["modes_captured"] == 1 and collapsed["high_quality"] == 1.0
+    assert collapsed["modes_captured"] == collapsed["modes_captured_20"] == 1
+    assert collapsed["high_quality"] == 1.0
     assert collapsed["mode_kl"] == pytest.approx(math.log(num_modes))
     between = torch.full((2500, 2), 0.5 / SCALES[kind])  # (0.5, 0.5): near no mode of either
     lost = mixture_statistics(register(between, kind), kind, 2500)
-    assert lost == {"modes_captured": 0.0, "high_quality": 0.0, "mode_kl": math.log(num_modes)}
+    assert lost == {"modes_captured": 0.0, "modes_captured_20": 0.0, "high_quality": 0.0,
+                    "mode_kl": math.log(num_modes)}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["ring8", "grid25"])
+def test_a_mode_is_captured_by_one_high_quality_sample_as_veegan_and_pacgan_count(kind):
+    """2,500 samples, every one on the first mode but one on each of the others (VEEGAN's "at
+    least one high quality sample", PacGAN's nonzero count): every mode captured; by the
+    stricter count (20 of 2,500), only the first. A sample 3.5 std from a mode counts for none."""
+    centres = mixture_centres(kind).float() / SCALES[kind]  # (K, 2) in the [-1, 1] box
+    num_modes = len(centres)
+    points = torch.cat([centres[:1].repeat(2500 - num_modes + 1, 1), centres[1:]])
+    stats = mixture_statistics(register(points, kind), kind, len(points))
+    assert stats["modes_captured"] == num_modes and stats["modes_captured_20"] == 1
+    off = centres[1:2] + torch.tensor([[3.5 * STDS[kind] / SCALES[kind], 0.0]])
+    assert register(off, kind).tolist() == [-1]
 
 
 def test_a_mixture_refuses_image_settings_by_name():
