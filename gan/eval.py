@@ -168,13 +168,17 @@ def evaluate_sets(cfg: DictConfig) -> dict:
     if is_checkpoint(cfg.fake):
         fake, default_real = checkpoint_set(cfg, cfg.fake)
     else:
-        fake = read_image_set(cfg.fake, cfg.data_root)  # a data set's name: its test images
+        fake = read_image_set(  # a data set's name: its test images
+            cfg.fake, cfg.data_root, channels=cfg.dataset_channels,
+            resolution=cfg.dataset_resolution,
+        )  # fmt: skip
         if fake.images is None:
             raise ConfigError(f"fake={cfg.fake!r}: a statistics file; fake must be images")
     if cfg.fid_infinity:
         check_fid_infinity_samples(len(fake))  # before embedding any
     if cfg.real is not None:
-        real = read_image_set(cfg.real, cfg.data_root, len(fake), cfg.seed)
+        real = read_image_set(cfg.real, cfg.data_root, len(fake), cfg.seed,
+                              cfg.dataset_channels, cfg.dataset_resolution)  # fmt: skip
     elif default_real is not None or cfg.save_stats:
         real = default_real
     else:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import pickle
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ from gan.data import (
 )
 from gan.data import folder as folder_module
 from gan.metrics.evaluate import evaluate_images
+from gan.metrics.image_sets import read_folder
 from gan.metrics.spaces import load_feature_space
 from gan.nets import (
     ConditionalDCGANGenerator,
@@ -279,6 +282,64 @@ def test_a_folder_is_decoded_once_then_read_from_its_cache(tmp_path, monkeypatch
     (folder / "dogs" / "image_0.png").touch()  # a changed file list: decoded again
     with pytest.raises(AssertionError, match="decoded again"):
         FolderDataModule(root=tmp_path / "data", path=folder, resolution=32, channels=3).setup()
+
+
+def test_a_rewritten_file_with_its_size_and_mtime_kept_misses_the_cache(tmp_path):
+    """`cp -p`, `rsync -a` and `tar x` keep size and modification time: the change time and
+    inode are in the key too."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    image = folder / "a.bmp"  # uncompressed: the same size for other pixels
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
+    before = folder_module.cache_key(folder, [image], 28, 1)
+    stat = image.stat()
+    time.sleep(0.05)  # past the file system's coarse clock tick
+    Image.fromarray(np.full((8, 8), 255, np.uint8)).save(image)
+    assert image.stat().st_size == stat.st_size
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # what cp -p does
+    assert image.stat().st_mtime_ns == stat.st_mtime_ns
+    assert folder_module.cache_key(folder, [image], 28, 1) != before
+
+
+def _save(path: Path, pixels: np.ndarray, mode: str | None = None, **options) -> Path:
+    Image.fromarray(pixels, mode).save(path, **options)
+    return path
+
+
+def test_16_bit_grey_is_scaled_to_8_bits_not_clipped(tmp_path):
+    ramp = (np.arange(256, dtype=np.uint32) * 257).astype(np.uint16)[None].repeat(2, 0)  # (2, 256)
+    path = _save(tmp_path / "ramp16.png", ramp)
+    assert Image.open(path).mode == "I;16"
+    loaded = np.asarray(folder_module.load_image(path))
+    assert loaded.dtype == np.uint8 and loaded[0].tolist() == list(range(256))
+    assert read_folder(tmp_path)[0, 0, 0].tolist() == list(range(256))  # gan.eval's reader
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    """A 2x4 image whose EXIF says "rotate 90 degrees clockwise to view" (orientation 6), as a
+    phone stores a portrait photo, loads as the 4x2 image the viewer shows."""
+    pixels = np.array([[0, 50, 100, 150], [200, 210, 220, 230]], dtype=np.uint8)  # (H=2, W=4)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation
+    path = _save(tmp_path / "rotated.png", pixels, exif=exif)
+    upright = np.asarray(folder_module.load_image(path))
+    assert upright.shape == (4, 2)
+    assert np.array_equal(upright, np.rot90(pixels, k=-1))  # clockwise
+
+
+def test_transparency_is_composited_onto_white(tmp_path):
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[0, 0] = (0, 0, 0, 0)  # transparent black: white
+    rgba[0, 1] = (255, 0, 0, 255)  # opaque red stays red
+    rgba[1, 0] = (255, 0, 0, 128)  # half-transparent red over white: pink
+    rgba[1, 1] = (10, 20, 30, 255)
+    loaded = np.asarray(folder_module.load_image(_save(tmp_path / "a.png", rgba)))
+    assert loaded.shape == (2, 2, 3)
+    assert loaded[0, 0].tolist() == [255, 255, 255] and loaded[0, 1].tolist() == [255, 0, 0]
+    assert loaded[1, 0].tolist() == [255, 127, 127] and loaded[1, 1].tolist() == [10, 20, 30]
+    grey_alpha = np.array([[[0, 0], [90, 255]]], np.uint8)  # (1, 2, 2): L and A
+    loaded = np.asarray(folder_module.load_image(_save(tmp_path / "la.png", grey_alpha, "LA")))
+    assert loaded.tolist() == [[255, 90]]  # grey stays grey
 
 
 @pytest.mark.slow

@@ -19,10 +19,17 @@ from gan.data import MNISTDataModule, as_unit_range
 from gan.eval import evaluate_sets
 from gan.metrics.classifier import Embedding
 from gan.metrics.compare import compare_sets
-from gan.metrics.image_sets import ImageSet, ImageSetError, read_folder, read_npz
+from gan.metrics.image_sets import (
+    ImageSet,
+    ImageSetError,
+    read_folder,
+    read_image_set,
+    read_npz,
+)
 from gan.metrics.spaces import FeatureSpace, load_feature_space
 from gan.train import train
 from tests.conftest import CONFIG_DIR, run_cli
+from tests.test_datasets import fabricate_cifar10
 
 pytestmark = pytest.mark.slow
 N = 40  # images in each set: seconds in the MNIST classifier's space
@@ -252,3 +259,29 @@ def test_fid_infinity_names_the_range_it_was_fitted_on():
     report = compare_sets(fake, Embedding(features), real, space, infinity=True)
     assert report["fid_infinity_fit"] == "15 subset sizes, 5,000 to 10,000"
     assert abs(report["model"]["fid_infinity"]) < report["model"]["fid_toy_10k"] / 10
+
+
+@pytest.mark.slow
+def test_stacked_mnist_named_as_real_comes_in_its_own_three_channels(tmp_path):
+    """real=stacked_mnist used to be built grey (the default channels=1) and crash."""
+    stacks = torch.randint(0, 256, (40, 3, 28, 28), dtype=torch.uint8)
+    fake = write_array(tmp_path / "stacks.npz", stacks)
+    report = evaluate_sets(eval_cfg(f"fake={fake}", "real=stacked_mnist", "space=stacked_mnist",
+                                    f"out_dir={tmp_path / 'out'}"))  # fmt: skip
+    assert report["n_real"] == 40 and "modes_covered" in report["model"]
+
+
+@pytest.mark.slow
+def test_cifar10_named_as_real_comes_in_rgb_at_32_px(tmp_path, monkeypatch):
+    """real=cifar10 (as the README shows it) used to be built grey at 28 px and crash; a size
+    can still be asked for."""
+    fabricate_cifar10(tmp_path / "data", monkeypatch, per_batch=1100)  # 5,500 training images
+    fake = write_array(tmp_path / "fake.npz", torch.randint(0, 256, (12, 3, 32, 32)).byte())
+    cfg = eval_cfg(f"fake={fake}", "real=cifar10", f"data_root={tmp_path / 'data'}",
+                   "metrics=[fid]", f"out_dir={tmp_path / 'out'}")  # fmt: skip
+    report = evaluate_sets(cfg)
+    assert report["n_real"] == 12 and "fid_inception_12" in report["model"]
+    own = read_image_set("cifar10", tmp_path / "data", n=4)
+    assert own.images.shape == own.second_real.shape == (4, 3, 32, 32)
+    larger = read_image_set("cifar10", tmp_path / "data", n=4, resolution=64)
+    assert larger.images.shape == (4, 3, 64, 64)

@@ -74,6 +74,7 @@ class ImageDataModule(L.LightningDataModule):
     """
 
     native_channels: tuple[int, ...] = (1, 3)  # the channel counts this data set can give
+    native_resolution: int | None = None  # its images' own size (None: they vary, as a folder's)
 
     def __init__(
         self,

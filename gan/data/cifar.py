@@ -32,6 +32,7 @@ class CIFAR10DataModule(ImageDataModule):
     """CIFAR-10 scaled to [-1, 1]; the validation split is held out of the 50k training images."""
 
     native_channels = (3,)
+    native_resolution = 32
 
     def prepare_data(self) -> None:
         for train in (True, False):

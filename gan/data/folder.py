@@ -3,10 +3,13 @@
 Files are found recursively (png, jpg, jpeg, webp, bmp; anything else is ignored). Images in
 class subfolders (`<path>/<class>/...`, torchvision's ImageFolder convention) are labelled by
 their folder's rank in name order; with any image directly in `<path>` the data is unlabelled.
-Each image is converted to grey or RGB (`channels`), resized so its shorter side is `resolution`
-(PIL's bicubic, which antialiases when it shrinks) and centre-cropped square, so rectangular
-images work. The result is cached under `<data_dir>/cache/`, keyed by the file list (paths,
-sizes, modification times), the resolution and the channels: the second run starts in seconds.
+Each image is read by `load_image` (turned upright by its EXIF orientation, 16-bit grey scaled to
+8 bits, transparency composited onto white), converted to grey or RGB (`channels`), resized so
+its shorter side is `resolution` (PIL's bicubic, which antialiases when it shrinks) and
+centre-cropped square, so rectangular images work. The result is cached under
+`<data_dir>/cache/`, keyed by the file list (paths, sizes, modification and change times, inode),
+the resolution and the channels: the second run starts in seconds, and a file rewritten in place
+with its size and modification time kept (`cp -p`, `rsync -a`, `tar x`) is decoded again.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import hashlib
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from rich.progress import track
 
 from gan.atomic import save_torch
@@ -33,26 +37,60 @@ def find_images(folder: Path) -> list[Path]:
     )
 
 
+SIXTEEN_BIT_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # PIL's modes of 16-bit grey PNGs
+ALPHA_BACKGROUND = (255, 255, 255)  # what shows through transparent pixels: white
+
+
+def load_image(path: Path) -> Image.Image:
+    """One image file as 8-bit grey ("L") or RGB, upright and opaque:
+    - turned by its EXIF orientation tag, as phones and cameras store pictures;
+    - 16-bit grey (PNG) scaled to 8 bits (0..65535 -> 0..255, value / 257, rounded), not clipped
+      at 255 as PIL's own conversion does;
+    - an alpha channel, or a palette's transparent colour, composited onto white
+      (ALPHA_BACKGROUND): a transparent pixel is white whatever colour it hides;
+    - palettes, CMYK and the rest converted to RGB, bilevel images to grey."""
+    with Image.open(path) as opened:
+        image = ImageOps.exif_transpose(opened)  # a loaded copy
+    if image.mode in SIXTEEN_BIT_GREY:
+        pixels = np.asarray(image).astype(np.float64)  # (H, W)
+        return Image.fromarray(np.clip(np.round(pixels / 257), 0, 255).astype(np.uint8), "L")
+    transparent = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    if transparent:
+        grey = image.mode in ("LA", "La")
+        background = Image.new("RGBA", image.size, (*ALPHA_BACKGROUND, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+        return image.convert("L" if grey else "RGB")
+    if image.mode in ("L", "RGB"):
+        return image
+    return image.convert("L" if image.mode == "1" else "RGB")
+
+
 def decode(path: Path, resolution: int, channels: int) -> torch.Tensor:
-    """One image file -> uint8 (channels, resolution, resolution): shorter side resized to
-    `resolution`, then centre-cropped."""
-    with Image.open(path) as image:
-        image = image.convert("L" if channels == 1 else "RGB")
-        width, height = image.size
-        scale = resolution / min(width, height)
-        size = (max(resolution, round(width * scale)), max(resolution, round(height * scale)))
-        image = image.resize(size, Image.Resampling.BICUBIC)
-        left, top = (size[0] - resolution) // 2, (size[1] - resolution) // 2
-        image = image.crop((left, top, left + resolution, top + resolution))
-        pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    """One image file -> uint8 (channels, resolution, resolution): read by `load_image`, shorter
+    side resized to `resolution`, then centre-cropped."""
+    image = load_image(path).convert("L" if channels == 1 else "RGB")
+    width, height = image.size
+    scale = resolution / min(width, height)
+    size = (max(resolution, round(width * scale)), max(resolution, round(height * scale)))
+    image = image.resize(size, Image.Resampling.BICUBIC)
+    left, top = (size[0] - resolution) // 2, (size[1] - resolution) // 2
+    image = image.crop((left, top, left + resolution, top + resolution))
+    pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
     return pixels.view(resolution, resolution, channels).permute(2, 0, 1).contiguous()
 
 
 def cache_key(folder: Path, files: list[Path], resolution: int, channels: int) -> str:
+    """The cache's key: the resolution, the channels and every file's path, size, modification
+    time, change time and inode. The change time (ctime) moves whenever a file's content or
+    metadata is written, and no tool can set it back, so a rewrite that keeps size and mtime
+    still changes the key."""
     digest = hashlib.sha256(f"{resolution}|{channels}".encode())
     for path in files:
         stat = path.stat()
-        digest.update(f"|{path.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        digest.update(
+            f"|{path.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}"
+            f"|{stat.st_ino}".encode()
+        )
     return digest.hexdigest()[:24]
 
 

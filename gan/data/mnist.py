@@ -63,6 +63,7 @@ class MNISTDataModule(ImageDataModule):
     the official 10k test set as `test`."""
 
     native_channels = (1,)
+    native_resolution = 28
     dataset: type[MNIST] = MNIST
 
     def prepare_data(self) -> None:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from gan.atomic import write_atomically
 from gan.data import (
@@ -28,7 +27,7 @@ from gan.data import (
     MNISTDataModule,
     StackedMNISTDataModule,
 )
-from gan.data.folder import IMAGE_SUFFIXES, find_images
+from gan.data.folder import IMAGE_SUFFIXES, find_images, load_image
 
 DATASETS: dict[str, type[ImageDataModule]] = {
     "mnist": MNISTDataModule,
@@ -62,27 +61,25 @@ class ImageSet:
         return 0 if self.images is None else len(self.images)
 
 
-GREY_MODES = ("1", "L", "I;16", "I", "F")
-
-
 def read_folder(folder: Path) -> torch.Tensor:
-    """Every image under `folder` as uint8 (N, C, H, W), each file opened once: grey (C = 1) when
-    every file is grey, else RGB (grey files repeated to three channels, as PIL converts them);
-    one size for all, or a one-line error."""
+    """Every image under `folder` as uint8 (N, C, H, W), each file read once as training reads it
+    (`gan.data.folder.load_image`: upright by its EXIF orientation, 16-bit grey scaled to 8 bits,
+    transparency composited onto white): grey (C = 1) when every file is grey, else RGB (grey
+    files repeated to three channels, as PIL converts them); one size for all, or a one-line
+    error."""
     files = find_images(folder)
     if not files:
         raise ImageSetError(f"{folder}: holds no images (looked for {', '.join(IMAGE_SUFFIXES)})")
     size, images = None, []
     for path in files:
-        with Image.open(path) as image:
-            size = size or image.size
-            if image.size != size:
-                raise ImageSetError(
-                    f"{folder}: images of different sizes ({files[0].name} is {size[0]}x{size[1]}, "
-                    f"{path.name} is {image.size[0]}x{image.size[1]}); give images of one size"
-                )
-            grey = image.mode in GREY_MODES
-            pixels = np.asarray(image.convert("L" if grey else "RGB"))  # (H, W) or (H, W, 3)
+        image = load_image(path)
+        size = size or image.size
+        if image.size != size:
+            raise ImageSetError(
+                f"{folder}: images of different sizes ({files[0].name} is {size[0]}x{size[1]}, "
+                f"{path.name} is {image.size[0]}x{image.size[1]}); give images of one size"
+            )
+        pixels = np.asarray(image)  # (H, W) grey or (H, W, 3)
         images.append(torch.from_numpy(pixels.copy()).reshape(size[1], size[0], -1))
     if any(image.shape[-1] == 3 for image in images):
         images = [image.expand(-1, -1, 3) for image in images]
@@ -123,9 +120,20 @@ def read_npz(path: Path) -> ImageSet:
                         f"{list(ARRAY_KEYS)}")  # fmt: skip
 
 
-def read_dataset(name: str, root: str | Path | None, n: int | None, seed: int) -> ImageSet:
-    """A data set's test images (the first `n`), and `n` training images (seeded choice)."""
-    data = DATASETS[name](root=root)
+def read_dataset(
+    name: str,
+    root: str | Path | None,
+    n: int | None,
+    seed: int,
+    channels: int | None = None,
+    resolution: int | None = None,
+) -> ImageSet:
+    """A data set's test images (the first `n`), and `n` training images (seeded choice), in the
+    data set's own channels and size (Stacked MNIST and CIFAR-10 in RGB, CIFAR-10 at 32 px)
+    unless `channels` or `resolution` say otherwise."""
+    kind = DATASETS[name]
+    channels = channels or kind.native_channels[0]
+    data = kind(root=root, channels=channels, resolution=resolution or kind.native_resolution)
     data.prepare_data()
     data.setup()
     test = data.test_set.images[:n] if n else data.test_set.images
@@ -134,12 +142,19 @@ def read_dataset(name: str, root: str | Path | None, n: int | None, seed: int) -
     return ImageSet(name, "dataset", test, second_real=train[chosen[: len(test)]], data=data)
 
 
-def read_image_set(spec: str, root: str | Path | None = None, n: int | None = None,
-                   seed: int = 0) -> ImageSet:  # fmt: skip
-    """The set `spec` names (not a checkpoint: gan.eval draws those). `root`, `n` and `seed`
-    are for a data set: where its files are, how many test images, the floor's choice."""
+def read_image_set(
+    spec: str,
+    root: str | Path | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    channels: int | None = None,
+    resolution: int | None = None,
+) -> ImageSet:
+    """The set `spec` names (not a checkpoint: gan.eval draws those). `root`, `n`, `seed`,
+    `channels` and `resolution` are for a data set: where its files are, how many test images,
+    the floor's choice, and the channels and size to give them in (default: its own)."""
     if spec in DATASETS:
-        return read_dataset(spec, root, n, seed)
+        return read_dataset(spec, root, n, seed, channels, resolution)
     path = Path(spec)
     if path.is_dir():
         return ImageSet(spec, "folder", read_folder(path))
