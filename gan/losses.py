@@ -27,12 +27,12 @@ def in_float32(method: Callable) -> Callable:
     A penalty's critic then runs in float32 too, so its double backward needs no loss scaling."""
 
     @functools.wraps(method)
-    def wrapper(self, *args: torch.Tensor | Critic) -> torch.Tensor:
+    def wrapper(self, *args: torch.Tensor | Critic, **kwargs: int) -> torch.Tensor:
         tensors = [arg for arg in args if isinstance(arg, torch.Tensor)]
         device_type = tensors[0].device.type if tensors else "cpu"
         args = tuple(arg.float() if isinstance(arg, torch.Tensor) else arg for arg in args)
         with torch.autocast(device_type, enabled=False):
-            return method(self, *args)
+            return method(self, *args, **kwargs)
 
     return wrapper
 
@@ -69,10 +69,13 @@ class AdversarialLoss:
         return self.r1_gamma > 0
 
     @in_float32
-    def d_penalty(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """Added to the discriminator's loss; zero unless a penalty is switched on."""
+    def d_penalty(
+        self, critic: Critic, real: torch.Tensor, fake: torch.Tensor, pack: int = 1
+    ) -> torch.Tensor:
+        """Added to the discriminator's loss; zero unless a penalty is switched on. `pack`: the
+        images D scores at once (PacGAN), over which the penalties take their gradients."""
         if self.r1_gamma > 0:
-            return r1_penalty(critic, real, self.r1_gamma)
+            return r1_penalty(critic, real, self.r1_gamma, pack)
         return real.new_zeros(())
 
     def after_d_step(self, discriminator: nn.Module) -> None:
@@ -202,34 +205,43 @@ class WassersteinGPLoss(AdversarialLoss):
         return -fake_scores.mean()
 
     @in_float32
-    def d_penalty(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        penalty = super().d_penalty(critic, real, fake)
+    def d_penalty(
+        self, critic: Critic, real: torch.Tensor, fake: torch.Tensor, pack: int = 1
+    ) -> torch.Tensor:
+        penalty = super().d_penalty(critic, real, fake, pack=pack)
         if self.gp_weight > 0:
-            penalty = penalty + gradient_penalty(critic, real, fake, self.gp_weight)
+            penalty = penalty + gradient_penalty(critic, real, fake, self.gp_weight, pack)
         return penalty
 
 
-def _input_gradients(critic: Critic, images: torch.Tensor) -> torch.Tensor:
+def _input_gradients(critic: Critic, images: torch.Tensor, pack: int = 1) -> torch.Tensor:
     """d critic(images).sum() / d images, kept in the graph (create_graph) so a penalty on it
-    trains the critic. (B, C, H, W) -> (B, C*H*W)."""
+    trains the critic: one row per score, (B, C, H, W) -> (B / pack, pack * C * H * W). With
+    packing (PacGAN) D scores `pack` consecutive images at once, so a score's input, and the
+    gradient whose norm the penalties take, is the whole pack."""
     images = images.detach().requires_grad_(True)
     (grads,) = torch.autograd.grad(critic(images).sum(), images, create_graph=True)
-    return grads.flatten(1)
+    return grads.reshape(len(images) // pack, -1)
 
 
 def gradient_penalty(
-    critic: Critic, real: torch.Tensor, fake: torch.Tensor, weight: float = 10.0
+    critic: Critic, real: torch.Tensor, fake: torch.Tensor, weight: float = 10.0, pack: int = 1
 ) -> torch.Tensor:
     """WGAN-GP: `weight * mean((||grad_x critic(x_hat)||_2 - 1)^2)` at random interpolates
-    x_hat = a real + (1 - a) fake, a ~ U(0, 1) per sample. `critic` maps (B, C, H, W) to (B,) or
-    (B, 1) scores."""
-    shape = (real.shape[0],) + (1,) * (real.ndim - 1)  # (B, 1, 1, 1)
-    alpha = torch.rand(shape, device=real.device, dtype=real.dtype)
+    x_hat = a real + (1 - a) fake, a ~ U(0, 1) per scored input: per image, or with packing one
+    a per pack and the norm over the pack (an exactly 1-Lipschitz packed critic gets 0).
+    `critic` maps (B, C, H, W) to (B / pack,) or (B / pack, 1) scores."""
+    packs = real.shape[0] // pack
+    shape = (packs,) + (1,) * (real.ndim - 1)  # (B / pack, 1, 1, 1)
+    alpha = torch.rand(shape, device=real.device, dtype=real.dtype).repeat_interleave(pack, 0)
     interpolates = alpha * real.detach() + (1 - alpha) * fake.detach()  # (B, C, H, W)
-    norms = _input_gradients(critic, interpolates).norm(2, dim=1)  # (B,)
+    norms = _input_gradients(critic, interpolates, pack).norm(2, dim=1)  # (B / pack,)
     return weight * ((norms - 1) ** 2).mean()
 
 
-def r1_penalty(critic: Critic, real: torch.Tensor, gamma: float = 10.0) -> torch.Tensor:
-    """R1 (Mescheder et al. 2018): `gamma / 2 * mean(||grad_x critic(real)||_2^2)`."""
-    return gamma / 2 * _input_gradients(critic, real).pow(2).sum(dim=1).mean()
+def r1_penalty(
+    critic: Critic, real: torch.Tensor, gamma: float = 10.0, pack: int = 1
+) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): `gamma / 2 * mean(||grad_x critic(real)||_2^2)` over the scored
+    inputs: images, or with packing whole packs (not divided by the pack size)."""
+    return gamma / 2 * _input_gradients(critic, real, pack).pow(2).sum(dim=1).mean()

@@ -123,6 +123,11 @@ class GAN(GenerativeModule):
         return critic
 
     @property
+    def _pack(self) -> int:
+        """The images D scores at once (PacGAN's packing; 1 without)."""
+        return getattr(self.discriminator, "pack", 1)
+
+    @property
     def sampling_generator(self) -> nn.Module:
         """The network behind samples and metrics: the EMA generator when there is one."""
         return self.generator_ema.averaged if self.generator_ema else self.generator
@@ -197,7 +202,9 @@ class GAN(GenerativeModule):
             real_scores = self._d(real, labels)  # (B,)
             fake_scores = self._d(fake.detach(), labels)  # (B,)
             loss_d = self.loss.d_loss(real_scores, fake_scores)  # float32 (see gan.losses)
-            penalty = self.loss.d_penalty(self._eager_critic(labels), real, fake.detach())
+            penalty = self.loss.d_penalty(
+                self._eager_critic(labels), real, fake.detach(), pack=self._pack
+            )
             self._check_finite("loss_d", loss_d + penalty, batch_idx)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d + penalty)

@@ -14,6 +14,8 @@ from gan.losses import (
     gradient_penalty,
     r1_penalty,
 )
+from gan.nets.batch_view import pack_samples
+from tests.conftest import fit_on_random_images
 
 
 def test_bce_discriminator_loss_is_2_ln_2_at_zero_logits():
@@ -160,6 +162,75 @@ def test_r1_is_added_to_any_loss_and_flags_input_gradients():
     assert not WassersteinGPLoss(gp_weight=0).penalises_input_gradients
 
 
+class PackedLinearCritic(torch.nn.Module):
+    """D(pack) = <w, pack>: scores `pack` consecutive images at once (PacGAN), linear in the
+    whole pack's pixels, with ||w|| = `norm`: exactly `norm`-Lipschitz in the pack."""
+
+    def __init__(self, pack: int, pixels: int, norm: float = 1.0) -> None:
+        super().__init__()
+        self.pack = pack
+        w = torch.randn(
+            pack * pixels, generator=torch.Generator().manual_seed(pack), dtype=torch.float64
+        )
+        self.w = torch.nn.Parameter(w / w.norm() * norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pack_samples(x.flatten(1), self.pack) @ self.w  # (B / pack,)
+
+
+@pytest.mark.parametrize("pack", [2, 3, 4])
+def test_gradient_penalty_is_per_pack_zero_for_a_1_lipschitz_packed_critic(pack):
+    """Per image, each image's share of w has norm below 1, so a 1-Lipschitz packed critic would
+    be penalised (pack 2: 10 (1/sqrt(2) - 1)^2 = 0.86 for evenly split weights); per pack, 0."""
+    critic = PackedLinearCritic(pack, 16)
+    real, fake = torch.randn(2, 6 * pack, 1, 4, 4, dtype=torch.float64)
+    assert gradient_penalty(critic, real, fake, pack=pack).item() == pytest.approx(0, abs=1e-20)
+    steep = PackedLinearCritic(pack, 16, norm=3.0)
+    assert gradient_penalty(steep, real, fake, pack=pack).item() == pytest.approx(10 * 2**2)
+    loss = WassersteinGPLoss(n_critic=1)  # in float32, as losses compute
+    assert loss.d_penalty(critic.float(), real, fake, pack=pack).item() == pytest.approx(
+        0, abs=1e-9
+    )
+
+
+def test_gradient_penalty_draws_one_interpolation_weight_per_pack():
+    seen = []
+
+    def critic(x: torch.Tensor) -> torch.Tensor:
+        seen.append(x.detach())
+        return pack_samples(x.flatten(1), 3).sum(1)
+
+    real, fake = torch.ones(12, 1, 2, 2), torch.zeros(12, 1, 2, 2)  # x_hat = a, image by image
+    gradient_penalty(critic, real, fake, pack=3)
+    weights = seen[0][:, 0, 0, 0].reshape(4, 3)  # (packs, pack)
+    assert torch.equal(weights, weights[:, :1].expand(4, 3))  # one a per pack
+    assert len(weights[:, 0].unique()) == 4
+
+
+@pytest.mark.parametrize("pack", [1, 2, 4])
+def test_r1_of_a_packed_critic_is_gamma_over_2_times_the_packs_squared_norm(pack):
+    """Not divided by the pack size: R1 of the packed linear critic is gamma / 2 ||w||^2."""
+    critic = PackedLinearCritic(pack, 16, norm=2.0)
+    real = torch.randn(4 * pack, 1, 4, 4, dtype=torch.float64)
+    assert r1_penalty(critic, real, gamma=3.0, pack=pack).item() == pytest.approx(3.0 / 2 * 4)
+    with_r1 = HingeLoss(r1_gamma=3.0)  # in float32, as losses compute
+    assert with_r1.d_penalty(critic.float(), real, real, pack=pack).item() == pytest.approx(6.0)
+
+
+def test_the_gan_module_penalises_a_packed_discriminator_per_pack():
+    """Trained with WGAN-GP, a 1-Lipschitz packed critic logs a penalty of 0 on its first step."""
+    from gan.module import GAN
+    from gan.nets import MLPGenerator
+
+    critic = PackedLinearCritic(2, 28 * 28).float()
+    model = GAN(
+        MLPGenerator(latent_dim=8, hidden=[16]), critic, WassersteinGPLoss(n_critic=1),
+        torch.optim.SGD, functools.partial(torch.optim.SGD, lr=0.0), latent_dim=8, ema_decay=None,
+    )  # fmt: skip
+    metrics = fit_on_random_images(model, batches=1)
+    assert metrics["train/d_penalty"] == pytest.approx(0, abs=1e-8)
+
+
 # ---- under bf16 mixed precision --------------------------------------------------------------
 
 BF16_CASES = {
@@ -179,8 +250,8 @@ def _recording(loss, calls: list) -> None:
     for name in ("d_loss", "g_loss", "d_penalty"):
         method = getattr(loss, name)
 
-        def record(*args, _method=method, _name=name):
-            result = _method(*args)
+        def record(*args, _method=method, _name=name, **kwargs):
+            result = _method(*args, **kwargs)
             calls.append((_name, args, result))
             return result
 
