@@ -150,6 +150,7 @@ def validate_config(cfg: DictConfig) -> None:
             )
     if "loss" in model:  # the adversarial models; the VAE has no loss group
         _validate_loss(cfg)
+    _validate_points(cfg)
     _validate_batch_view(cfg)
     _validate_augment(cfg)
     decay = OmegaConf.select(cfg, "ema.decay")
@@ -198,6 +199,27 @@ def _validate_batch_view(cfg: DictConfig) -> None:
             scored % min(group, scored) == 0, key, group,
             f"the {scored} samples (or packs) D scores per batch must cut into groups of it",
         )  # fmt: skip
+
+
+POINT_NETWORKS = ("gan.nets.MLPGenerator", "gan.nets.mlp.MLPGenerator")
+
+
+def _validate_points(cfg: DictConfig) -> None:
+    """The 2-D mixtures hold points, (2, 1, 1) "images": only the MLP GAN takes them."""
+    generator = OmegaConf.select(cfg, "model.generator._target_") or OmegaConf.select(
+        cfg, "model.decoder._target_"
+    )  # the VAE's generator is its decoder
+    if (
+        cfg.data.get("resolution") == 1
+        and generator is not None
+        and generator not in POINT_NETWORKS
+    ):
+        data = _choice("data")
+        raise ConfigError(
+            f"data={data} holds 2-D points, not images, and model={_choice('model')} builds "
+            f"image networks ({generator}): train an MLP GAN on them with experiment=mixture "
+            f"(PacGAN's 2-D networks), e.g. python -m gan.train experiment=mixture data={data}"
+        )
 
 
 # DiffAugment's smallest transforms: a translation of 1/8 of the side and a cutout of half of it.

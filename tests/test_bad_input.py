@@ -38,6 +38,17 @@ def test_a_task_chooses_its_model(tmp_path):
     validate_config(compose_config(["task=translate"], tmp_path))  # its own model: fine
 
 
+@pytest.mark.parametrize("model", ["dcgan", "sngan", "vae", "cdcgan"])
+def test_the_2d_mixtures_name_the_recipe_for_points(tmp_path, model):
+    """`data=ring8` alone used to fail inside Hydra's instantiate ("resolution=1: this network
+    is built for (28, 32, 64)")."""
+    cfg = compose_config(["data=ring8", f"model={model}"], tmp_path)
+    with pytest.raises(ConfigError, match=r"data=ring8 holds 2-D points.*experiment=mixture"):
+        validate_config(cfg)
+    validate_config(compose_config(["experiment=mixture", "data=grid25"], tmp_path))
+    validate_config(compose_config(["data=grid25", "model=gan"], tmp_path))  # an MLP: fine
+
+
 def test_a_damaged_mnist_file_is_named(tmp_path):
     shared = PROJECT_ROOT / "data" / "MNIST" / "raw"
     raw = tmp_path / "MNIST" / "raw"
