@@ -45,7 +45,13 @@ from gan.metrics.evaluate import (
     reference_statistics,
 )
 from gan.metrics.image2image import score_outputs, translate_images
-from gan.metrics.image_sets import ACCEPTED, ImageSet, read_image_set, save_statistics
+from gan.metrics.image_sets import (
+    ACCEPTED,
+    ImageSet,
+    check_statistics_target,
+    read_image_set,
+    save_statistics,
+)
 from gan.metrics.inception import InceptionUnavailable, load_inception
 from gan.metrics.resize import check_resize
 from gan.metrics.scores import (
@@ -160,8 +166,8 @@ def evaluate_sets(cfg: DictConfig) -> dict:
         raise ConfigError("give fake= or ckpt_path=, not both")
     check_resize(cfg.inception_resize)
     device = device_of(cfg)
-    if cfg.save_stats and not str(cfg.save_stats).endswith(".npz"):
-        raise ConfigError(f"save_stats={cfg.save_stats!r}: must end in .npz (pytorch-fid's format)")
+    if cfg.save_stats:
+        check_statistics_target(cfg.save_stats)  # before anything is read or scored
     default_real = None
     if cfg.fid_infinity and is_checkpoint(cfg.fake):
         check_fid_infinity_samples(cfg.n_samples)  # before drawing any
@@ -192,7 +198,9 @@ def evaluate_sets(cfg: DictConfig) -> dict:
     check_writable(sets_out_dir(cfg))
     space = load_feature_space(space_name, device, cfg.inception_resize, cfg.inception_quantize)
     start = time.perf_counter()
-    check_fits_space(fake, space, feature_size=0)  # a fake set is images: their size only
+    for image_set in (fake, real):  # images: their size and channels, before embedding either
+        if image_set is not None and image_set.images is not None:
+            check_fits_space(image_set, space, feature_size=0)
     fake_embedding = embed_set(space, fake)  # generated or not, a fake set is never cached
     if real is None:
         report = {"n_fake": len(fake), "feature_space": space.name, "model": {}}
@@ -226,6 +234,11 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     metrics.json)."""
     if not cfg.ckpt_path:
         raise ConfigError(f"give fake= (and real=) or ckpt_path=; fake can be {ACCEPTED}")
+    if cfg.save_stats:
+        raise ConfigError(
+            f"save_stats={cfg.save_stats!r} is for the sets form: python -m gan.eval "
+            f"fake={cfg.ckpt_path} save_stats=... (the statistics of the samples it draws)"
+        )
     if cfg.n_samples <= cfg.k:
         raise ConfigError(f"n_samples={cfg.n_samples} is invalid: an integer > k={cfg.k}")
     check_resize(cfg.inception_resize)

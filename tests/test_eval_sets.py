@@ -34,6 +34,7 @@ from tests.test_datasets import fabricate_cifar10
 pytestmark = pytest.mark.slow
 N = 40  # images in each set: seconds in the MNIST classifier's space
 BLANK_32 = torch.zeros(8, 1, 32, 32, dtype=torch.uint8)  # images the MNIST classifier cannot take
+RGB_28 = torch.zeros(8, 3, 28, 28, dtype=torch.uint8)  # nor these
 
 
 def eval_cfg(*overrides: str):
@@ -180,15 +181,50 @@ def test_a_checkpoint_as_fake_defaults_to_its_own_data_and_space(make_cfg, tmp_p
                        "space=mnist"], "5 images; the k-NN metrics need more than 5"),
         (lambda d, t: [f"fake={write_array(t / 'big.npz', BLANK_32)}", "real=mnist",
                        "space=mnist"], r"images of \(32, 32\) pixels; the mnist space"),
+        (lambda d, t: [f"fake={write_folder(t / 'f', d.test_set.images[:5])}", "space=mnist",
+                       f"real={write_array(t / 'rgb.npz', RGB_28)}"],
+         "rgb.npz: RGB images; the mnist space takes grey ones"),
+        (lambda d, t: (t / "notes.npz").write_text("text") and
+         [f"fake={write_folder(t / 'f', d.test_set.images[:5])}", f"real={t / 'notes.npz'}"],
+         "notes.npz: not an .npz archive"),
     ],
     ids=["empty folder", "missing path", "no real", "float array", "wrong feature size",
          "metrics beyond FID from stats", "stats not npz", "unknown space", "too few images",
-         "fake of 32x32 in mnist"],
+         "fake of 32x32 in mnist", "RGB real in mnist", "text file named npz"],
 )  # fmt: skip
 def test_bad_sets_are_refused_by_name(digits, tmp_path, make, message):
     overrides = make(digits, tmp_path)
     with pytest.raises((ImageSetError, ConfigError, ValueError), match=message):
         evaluate_sets(eval_cfg(*overrides, f"out_dir={tmp_path / 'out'}"))
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (lambda t: (t / "dir.npz").mkdir() or t / "dir.npz", "a folder; give a file name"),
+        (lambda t: write_array(t / "images.npz", RGB_28), "exists and is not a statistics file"),
+        (lambda t: (t / "file").write_text("x") and t / "file" / "s.npz", "folder is not writable"),
+    ],
+    ids=["a folder", "someone else's file", "a file as its folder"],
+)
+def test_a_statistics_path_is_checked_before_any_scoring(digits, tmp_path, monkeypatch, target,
+                                                          message):  # fmt: skip
+    """save_stats was checked after scoring (a 10k Inception run lost to a typo) and overwrote
+    whatever file it named."""
+    path = target(tmp_path)
+    before = path.read_bytes() if path.is_file() else None
+
+    def too_late(*args, **kwargs):
+        raise AssertionError("scored before save_stats was checked")
+
+    monkeypatch.setattr(gan.eval, "embed_set", too_late)
+    folder = write_folder(tmp_path / "f", digits.test_set.images[:8])
+    with pytest.raises(ImageSetError, match=message):
+        evaluate_sets(eval_cfg(f"fake={folder}", "real=mnist", f"save_stats={path}",
+                               f"out_dir={tmp_path / 'out'}"))  # fmt: skip
+    assert before is None or path.read_bytes() == before
+    with pytest.raises(ConfigError, match=r"save_stats='s.npz' is for the sets form"):
+        gan.eval.evaluate_checkpoint(eval_cfg("ckpt_path=x.ckpt", "save_stats=s.npz"))
 
 
 def test_images_of_different_sizes_are_refused_in_one_line(tmp_path):

@@ -23,7 +23,7 @@ from gan.metrics.scores import (
 from gan.metrics.spaces import FeatureSpace
 
 DENSITY_K = 5  # Naeem et al.'s k for density and coverage
-CLASSIFIER_SPACES = ("mnist", "fashion", "stacked_mnist")  # 28x28 images only
+CLASSIFIER_SPACES = {"mnist": 1, "fashion": 1, "stacked_mnist": 3}  # 28x28, these channels
 
 
 def count_name(n: int) -> str:
@@ -45,7 +45,9 @@ def with_count(results: dict[str, float], space: str, n: int) -> dict[str, float
 
 
 def check_fits_space(image_set: ImageSet, space: FeatureSpace, feature_size: int) -> None:
-    """A statistics file must be of the space's features; images of a classifier space 28x28."""
+    """A statistics file must be of the space's features; images of a classifier space 28x28,
+    grey for the MNIST and Fashion-MNIST classifiers and RGB stacks for Stacked MNIST's.
+    (Inception takes any size, and sees grey images as RGB, as it sees every grey data set.)"""
     if image_set.statistics is not None:
         size = len(image_set.statistics[0])
         if size != feature_size:
@@ -57,6 +59,14 @@ def check_fits_space(image_set: ImageSet, space: FeatureSpace, feature_size: int
         raise ImageSetError(
             f"{image_set.spec}: images of {tuple(image_set.images.shape[-2:])} pixels; the "
             f"{space.name} space takes 28x28 (use space=inception for other sizes)"
+        )
+    elif space.name in CLASSIFIER_SPACES and image_set.images.shape[1] != (
+        channels := CLASSIFIER_SPACES[space.name]
+    ):
+        have, want = (("grey", "RGB")[c == 3] for c in (image_set.images.shape[1], channels))
+        raise ImageSetError(
+            f"{image_set.spec}: {have} images; the {space.name} space takes {want} ones "
+            "(compare a grey set with an RGB one in space=inception, which sees grey as RGB)"
         )
 
 

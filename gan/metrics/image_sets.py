@@ -13,6 +13,8 @@ A set is given as
 
 from __future__ import annotations
 
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,8 +104,22 @@ def read_array(path: Path, array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
+def load_npz(path: Path) -> np.lib.npyio.NpzFile:
+    """np.load of an .npz archive, or an ImageSetError naming the file when it is none (a text
+    file named .npz made numpy say only "This file contains pickled (object) data")."""
+    if not zipfile.is_zipfile(path):
+        raise ImageSetError(
+            f"{path}: not an .npz archive (no zip of .npy arrays, as np.savez writes)"
+        )
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ImageSetError(f"{path}: not a readable .npz archive ({reason})") from None
+
+
 def read_npz(path: Path) -> ImageSet:
-    with np.load(path) as contents:
+    with load_npz(path) as contents:
         keys = set(contents.files)
         if {"mu", "sigma"} <= keys:
             mu, sigma = (torch.from_numpy(contents[k]).to(torch.float64) for k in ("mu", "sigma"))
@@ -165,11 +181,39 @@ def read_image_set(
     raise ImageSetError(f"{spec!r}: not a set this can read; give {ACCEPTED}")
 
 
-def save_statistics(path: str | Path, mu: torch.Tensor, sigma: torch.Tensor) -> None:
-    """mu (D,) and sigma (D, D) as pytorch-fid's `.npz` (float64 arrays `mu` and `sigma`)."""
+def check_statistics_target(path: str | Path) -> None:
+    """Refuse, before any scoring, a `save_stats` path that cannot take a statistics file: not
+    `.npz`, a folder, an unwritable folder, or an existing file that is not a statistics file
+    (whatever that is, it is not this command's to overwrite)."""
     path = Path(path)
+    where = f"save_stats={str(path)!r}"
     if path.suffix != ".npz":
-        raise ImageSetError(f"save_stats={str(path)!r}: must end in .npz (pytorch-fid's format)")
+        raise ImageSetError(f"{where}: must end in .npz (pytorch-fid's format)")
+    if path.is_dir():
+        raise ImageSetError(f"{where}: a folder; give a file name ending in .npz")
+    if path.exists():
+        try:
+            statistics = read_npz(path).kind == "statistics"
+        except ImageSetError:
+            statistics = False
+        if not statistics:
+            raise ImageSetError(
+                f"{where}: exists and is not a statistics file (mu, sigma); not overwritten, "
+                "give another path"
+            )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ImageSetError(f"{where}: its folder is not writable ({reason})") from None
+
+
+def save_statistics(path: str | Path, mu: torch.Tensor, sigma: torch.Tensor) -> None:
+    """mu (D,) and sigma (D, D) as pytorch-fid's `.npz` (float64 arrays `mu` and `sigma`), where
+    `check_statistics_target` allows it."""
+    check_statistics_target(path)
 
     def write(file) -> None:
         np.savez_compressed(file, mu=mu.double().numpy(), sigma=sigma.double().numpy())
