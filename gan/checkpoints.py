@@ -182,6 +182,32 @@ def check_fits(checkpoint: dict, model: nn.Module, where: str = "ckpt_path") -> 
         )
 
 
+def epochs_done(checkpoint: dict) -> int | None:
+    """The epochs a training checkpoint's run had finished (an epoch saved mid-way does not
+    count), from Lightning's fit-loop progress; None where the checkpoint has none."""
+    loops = checkpoint.get("loops") or {}
+    progress = (loops.get("fit_loop") or {}).get("epoch_progress") or {}
+    return (progress.get("current") or {}).get("processed")
+
+
+def check_trains_more(checkpoint: dict, max_epochs: int | None, max_steps: int | None,
+                      where: str) -> None:  # fmt: skip
+    """`CheckpointError` when resuming `checkpoint` under these limits would train nothing (the
+    run would end at once and be recorded as completed)."""
+    done, steps = epochs_done(checkpoint), checkpoint.get("global_step")
+    if max_epochs not in (None, -1) and done is not None and done >= max_epochs:
+        raise CheckpointError(
+            f"{where}: its run finished {done} epoch{'s' if done != 1 else ''}, so "
+            f"trainer.max_epochs={max_epochs} trains nothing more; give trainer.max_epochs "
+            f"above {done}"
+        )
+    if max_steps not in (None, -1) and steps is not None and steps >= max_steps:
+        raise CheckpointError(
+            f"{where}: its run took {steps} optimiser steps, so trainer.max_steps={max_steps} "
+            f"trains nothing more; give trainer.max_steps above {steps}"
+        )
+
+
 def rebuild_model(checkpoint: dict, path: str | Path) -> nn.Module:
     """The model `checkpoint`'s stored run config describes, with its weights and counters."""
     where = f"ckpt_path={str(path)!r}"

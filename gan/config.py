@@ -125,14 +125,38 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# What a mandatory value (`???` in conf/) is for, where the key alone does not say.
+MISSING_HINTS = {"data.path": "data=folder needs the folder of images: data.path=/my/images"}
+MAX_SEED = 2**32 - 1  # what NumPy's and Lightning's seeding accept
+
+
+def _validate_missing(cfg: DictConfig) -> None:
+    """A mandatory value left unset (`???`), named with what to give, instead of omegaconf's
+    MissingMandatoryValue from deep inside instantiate."""
+    run_config = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    for key in sorted(OmegaConf.missing_keys(run_config)):
+        hint = MISSING_HINTS.get(key, f"give it on the command line, {key}=...")
+        raise ConfigError(f"{key} is missing: {hint}")
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Raise `ConfigError` naming the first key whose value training cannot use."""
     _validate_budget(cfg.trainer)
     _validate_task(cfg)
+    _validate_missing(cfg)
+    seed = cfg.get("seed")
+    _require(
+        _is_int(seed) and 0 <= seed <= MAX_SEED, "seed", seed, f"an integer in [0, {MAX_SEED}]"
+    )
     batch_size = cfg.data.batch_size
     _require(
         _is_int(batch_size) and batch_size >= 1, "data.batch_size", batch_size, "an integer >= 1"
     )
+    limit = cfg.data.get("limit_images")
+    _require(
+        limit is None or (_is_int(limit) and limit >= 1), "data.limit_images", limit,
+        "an integer >= 1 (the number of training images), or null for all",
+    )  # fmt: skip
     model = cfg.model
     for name in (key for key in model if str(key).startswith("optimizer")):
         lr = model[name].get("lr")
@@ -239,8 +263,27 @@ def _validate_augment(cfg: DictConfig) -> None:
 
 
 def _validate_budget(trainer: DictConfig) -> None:
-    """max_epochs=-1 means "until stopped" to Lightning: refuse it unless a step or time limit
-    ends the run, rather than train forever without saying so."""
+    """A budget that trains something and ends: whole numbers of epochs and steps (0 trains
+    nothing, and a run that trained nothing would be recorded as completed), a positive share of
+    each epoch; max_epochs=-1 means "until stopped" to Lightning, refused unless a step or time
+    limit ends the run, rather than train forever without saying so."""
+    epochs, steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
+    _require(
+        epochs is None or (_is_int(epochs) and (epochs >= 1 or epochs == -1)),
+        "trainer.max_epochs", epochs, "an integer >= 1 (0 trains nothing), or -1 with a step or "
+        "time limit",
+    )  # fmt: skip
+    _require(
+        steps is None or (_is_int(steps) and (steps >= 1 or steps == -1)),
+        "trainer.max_steps", steps, "an integer >= 1 (optimiser steps, two a batch), or -1: none",
+    )  # fmt: skip
+    share = trainer.get("limit_train_batches", 1.0)
+    _require(
+        share is None or (_is_int(share) and share >= 1)
+        or (isinstance(share, float) and 0 < share <= 1),
+        "trainer.limit_train_batches", share, "a number of batches >= 1, or a share of an epoch "
+        "in (0, 1] (0 trains nothing)",
+    )  # fmt: skip
     if trainer.get("max_epochs") == -1 and not (
         trainer.get("max_time") or trainer.get("max_steps", -1) not in (-1, None)
     ):

@@ -104,6 +104,10 @@ def read_jobs(multirun_dir: Path) -> list[Job]:
             reason = f"{JOB_FILE} is not valid JSON ({error})"
             jobs.append(Job(path.parent, [], "unreadable", error=reason))
             continue
+        if not isinstance(record, dict):
+            reason = f"{JOB_FILE} holds a JSON {type(record).__name__}, not a record (an object)"
+            jobs.append(Job(path.parent, [], "unreadable", error=reason))
+            continue
         jobs.append(
             Job(
                 path.parent,
@@ -219,6 +223,11 @@ def cell(summary: dict[str, float | None], n: int) -> str:
     return text
 
 
+def _table_row(cells: list[str]) -> str:
+    """A markdown table row: as many cells as given (no empty one when there are no metrics)."""
+    return "| " + " | ".join(cells) + " |"
+
+
 def default_metrics(jobs: list[Job]) -> list[str]:
     """The val/* metrics that some job logged, in the order the first such job logged them."""
     names: dict[str, None] = {}
@@ -250,14 +259,14 @@ def build_report(multirun_dir: Path, metrics: list[str] | None = None) -> tuple[
         lines += ["", "Shared by all jobs: " + " ".join(f"`{o}`" for o in shared)]
     if rows:
         lines += ["", "Each cell: mean ± std over seeds (best seed).", ""]
-        lines += ["| configuration | seeds | " + " | ".join(metrics) + " |"]
+        lines += [_table_row(["configuration", "seeds", *metrics])]
         lines += ["|---" * (len(metrics) + 2) + "|"]
     csv_rows = []
     for row in rows:
         seeds = [job.seed or "?" for job in row.jobs]
         summaries = {m: summarise(row.values(m), better(m)) for m in metrics}
         cells = [cell(summaries[m], len(row.values(m))) for m in metrics]
-        lines += [f"| {row.label} | {len(seeds)} | " + " | ".join(cells) + " |"]
+        lines += [_table_row([row.label, str(len(seeds)), *cells])]
         csv_row = {"configuration": row.label, "n_seeds": len(seeds), "seeds": " ".join(seeds)}
         for m in metrics:
             csv_row |= {f"{m} {stat}": value for stat, value in summaries[m].items()}

@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gan.callbacks import ConfigInCheckpoint
-from gan.checkpoints import SafeCheckpointIO, check_fits, read_checkpoint
+from gan.checkpoints import SafeCheckpointIO, check_fits, check_trains_more, read_checkpoint
 from gan.config import (
     ConfigError,
     check_launcher,
@@ -78,6 +78,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_writable(*output_folders(cfg))  # before training, not at the first checkpoint
     ckpt_path = cfg.get("ckpt_path")
     checkpoint = read_checkpoint(ckpt_path) if ckpt_path else None  # read once, as data
+    if checkpoint is not None:
+        limits = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps")
+        check_trains_more(checkpoint, *limits, f"ckpt_path={str(ckpt_path)!r}")
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate(cfg.data)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from gan.checkpoints import CheckpointError
 from gan.config import ConfigError, validate_config
 from gan.data import MNIST_FILES, DataNotFoundError, load_mnist
+from gan.train import train
 from tests.conftest import PROJECT_ROOT, compose_config, run_cli
 
 
@@ -82,3 +86,77 @@ def test_printing_the_resolved_config_works_with_the_default_logger(tmp_path):
     result = run_cli("--cfg", "job", "--resolve", "loss=hinge", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "- loss=hinge" in result.stdout  # the wandb tags, resolved
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.max_epochs=0", r"trainer\.max_epochs=0 is invalid: .*\(0 trains nothing\)"),
+        ("trainer.max_epochs=abc", r"trainer\.max_epochs='abc' is invalid: an integer >= 1"),
+        ("+trainer.max_steps=0", r"trainer\.max_steps=0 is invalid: an integer >= 1"),
+        ("trainer.limit_train_batches=0", r"trainer\.limit_train_batches=0 is invalid"),
+        ("seed=-1", r"seed=-1 is invalid: an integer in \[0, 4294967295\]"),
+        ("seed=1.5", r"seed=1\.5 is invalid"),
+        ("data.limit_images=0", r"data\.limit_images=0 is invalid: an integer >= 1"),
+        ("data.limit_images=-5", r"data\.limit_images=-5 is invalid"),
+        ("data=folder", r"data\.path is missing: data=folder needs the folder of images"),
+    ],
+)
+def test_values_that_would_train_nothing_or_fail_inside_are_named(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        validate_config(compose_config([override], tmp_path))
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["trainer.max_epochs=abc"], "error: trainer.max_epochs='abc' is invalid"),
+        (["data.limit_images=50", "data.batch_size=128"],
+         "error: data.batch_size=128 is larger than the training split (50 images)"),
+    ],
+)  # fmt: skip
+def test_a_run_that_would_train_nothing_fails_in_one_line_and_its_record_says_why(
+    tmp_path, overrides, message
+):
+    """These ended as `completed` (Lightning's "No training batches" warning alone) or with a
+    bare AssertionError in job.json."""
+    run_dir = tmp_path / "run"
+    result = run_cli(*overrides, "logger=csv", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    record = json.loads((run_dir / "job.json").read_text())
+    assert record["status"] == "failed" and message.removeprefix("error: ") in record["error"]
+
+
+@pytest.mark.slow
+def test_a_folder_smaller_than_a_batch_and_its_class_count_are_refused(make_cfg, tmp_path):
+    folder = tmp_path / "images"
+    for i in range(60):  # 6 held out: 54 training images against the default batch of 128
+        (folder / ("a" if i % 2 else "b")).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (i, i, i)).save(folder / ("a" if i % 2 else "b") / f"{i}.png")
+    common = ["data=folder", f"data.path={folder}", "data.resolution=28"]
+    with pytest.raises(ConfigError, match=r"data\.batch_size=128 is larger than the training "
+                                          r"split \(54 images\)"):  # fmt: skip
+        train(make_cfg(*common, "data.batch_size=128", output_dir=tmp_path / "one"))
+    with pytest.raises(ConfigError, match=r"data\.num_classes=10, but .* has 2 class folders"):
+        train(make_cfg(*common, "model=cdcgan", "data.num_classes=10", output_dir=tmp_path / "2"))
+    with pytest.raises(DataNotFoundError, match="a file, not a folder"):
+        train(make_cfg("data=folder", f"data.path={folder / 'a' / '1.png'}",
+                       output_dir=tmp_path / "three"))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_resuming_a_run_that_has_already_reached_its_budget_is_refused(make_cfg, tmp_path):
+    first = make_cfg("trainer.limit_train_batches=2", output_dir=tmp_path / "first")
+    train(first)
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    for budget, message in (
+        (["trainer.max_epochs=1"], r"finished 1 epoch, so trainer\.max_epochs=1 trains nothing"),
+        (["trainer.max_epochs=5", "+trainer.max_steps=4"], r"took 4 optimiser steps"),
+    ):
+        cfg = make_cfg(*budget, f"ckpt_path={last}", output_dir=tmp_path / "again")
+        with pytest.raises(CheckpointError, match=message):
+            train(cfg)

@@ -178,3 +178,19 @@ def test_with_no_completed_job_the_failed_list_alone_and_a_non_zero_exit(tmp_pat
     out = capsys.readouterr().out
     assert "| configuration |" not in out  # no empty table
     assert "0 completed jobs" in out and "## Failed jobs" in out
+
+
+@pytest.mark.parametrize("record", ["[1, 2]", '"completed"', "3", "null"])
+def test_a_record_that_is_json_but_not_an_object_is_a_failed_job(sweep, record):
+    (sweep / "3" / "job.json").write_text(record)
+    markdown, rows = build_report(sweep)
+    assert len(rows) == 2
+    assert "| 3 |  | unreadable | job.json holds a JSON " in markdown.split("## Failed jobs")[1]
+
+
+def test_with_no_metric_logged_the_table_rows_have_as_many_cells_as_the_header(tmp_path):
+    for seed in (1, 2):
+        write_job(tmp_path, seed, [f"seed={seed}"], "completed")  # callbacks.metrics=null
+    markdown, _ = build_report(tmp_path)
+    table = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert table[:3] == ["| configuration | seeds |", "|---|---|", "| (defaults) | 2 |"]

@@ -12,7 +12,7 @@ import torch
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, Sampler
 
-from gan.data.sampling import DeviceBatches, EpochShuffleSampler
+from gan.data.sampling import DeviceBatches, EpochShuffleSampler, check_a_batch_fits
 from gan.data.splits import limited, train_val_split, unpaired_split
 from gan.data.tensors import ImageTensorDataset, resize_images
 
@@ -178,9 +178,10 @@ class ImageDataModule(L.LightningDataModule):
         # process gets its share (the trainer configs turn Lightning's own sampler swap off).
         trainer = self.trainer
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
-        sampler = EpochShuffleSampler(len(self.train_set), self.seed, replicas, rank)
         if self.unpaired:
             return self._unpaired_loaders(replicas, rank)
+        check_a_batch_fits(len(self.train_set), self.batch_size, replicas)
+        sampler = EpochShuffleSampler(len(self.train_set), self.seed, replicas, rank)
         if self.on_device:
             device = trainer.strategy.root_device if trainer else "cpu"
             train = self.train_set
@@ -198,6 +199,7 @@ class ImageDataModule(L.LightningDataModule):
 
     def _unpaired_loaders(self, replicas: int, rank: int) -> CombinedLoader:
         domain_a, domain_b = self.domains()
+        check_a_batch_fits(min(len(domain_a), len(domain_b)), self.batch_size, replicas)
         # Independent orders: B's sampler is seeded apart from A's, so pairs are never fixed.
         loaders = {
             name: self._loader(

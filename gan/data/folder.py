@@ -24,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from rich.progress import track
 
 from gan.atomic import save_torch
+from gan.config import ConfigError
 from gan.data.base import DataNotFoundError, ImageDataModule, Split
 from gan.data.splits import train_val_split
 
@@ -137,6 +138,11 @@ class FolderDataModule(ImageDataModule):
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, list[str] | None]:
         """The folder's images, labels and class names, from the cache when it is current."""
+        if self.path.is_file():
+            raise DataNotFoundError(
+                f"data.path={str(self.path)!r}: a file, not a folder; give the folder that "
+                "holds the images"
+            )
         if not self.path.is_dir():
             raise DataNotFoundError(f"data.path={str(self.path)!r}: no such folder")
         files = find_images(self.path)
@@ -167,12 +173,12 @@ class FolderDataModule(ImageDataModule):
     def read(self) -> dict[str, Split]:
         images, labels, self.class_names = self.load()
         if self.class_names and self.num_classes not in (None, len(self.class_names)):
-            raise ValueError(
+            raise ConfigError(
                 f"data.num_classes={self.num_classes}, but {self.path} has "
                 f"{len(self.class_names)} class folders: {self.class_names}"
             )
         if self.class_names is None and self.num_classes is not None:
-            raise ValueError(
+            raise ConfigError(
                 f"data.num_classes={self.num_classes}, but {self.path} is unlabelled (images "
                 "directly in it); put each class in a subfolder, or data.num_classes=null"
             )

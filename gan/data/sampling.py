@@ -5,7 +5,22 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Sampler
 
+from gan.config import ConfigError
 from gan.data.tensors import scale_to_unit_range
+
+
+def check_a_batch_fits(num_items: int, batch_size: int, replicas: int = 1) -> None:
+    """`ConfigError` when an epoch holds no full batch: incomplete batches are dropped, so the
+    run would train nothing and still end as completed."""
+    per_process = num_items // replicas
+    if per_process < batch_size:
+        each = f", {per_process:,} for each of {replicas} processes" if replicas > 1 else ""
+        raise ConfigError(
+            f"data.batch_size={batch_size} is larger than the training split ({num_items:,} "
+            f"images{each}): no full batch, so nothing would train (incomplete batches are "
+            f"dropped). Lower data.batch_size to {max(per_process, 1)} or less, or train on "
+            "more images (data.limit_images, data.val_size)"
+        )
 
 
 class EpochShuffleSampler(Sampler[int]):
