@@ -19,6 +19,7 @@ from hydra.experimental.callback import Callback
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from gan import run_folder
 from gan.atomic import write_json
 from gan.machine import describe
 
@@ -39,7 +40,8 @@ class JobRecord(Callback):
     record of a job that returns or raises an Exception; `gan.train.run` ends it for every other
     way out (SystemExit, Ctrl-C, SIGTERM). Only a job killed outright (SIGKILL) keeps "running".
     Only rank 0 of a distributed job writes. Also checks, before a run or sweep, that its
-    directory can be created."""
+    directory can be created, and claims the job's folder (`gan.run_folder`) before writing:
+    a second live run in it stops in one line."""
 
     @staticmethod
     def _path(config: DictConfig) -> Path:
@@ -48,6 +50,11 @@ class JobRecord(Callback):
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if rank_zero_only.rank != 0:
             return
+        try:  # before the record is written: it may be another live run's
+            run_folder.claim(config.hydra.runtime.output_dir)
+        except run_folder.RunFolderInUse as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
         record = {
             "status": "running",
             "overrides": list(OmegaConf.to_container(config.hydra.overrides.task)),
@@ -67,6 +74,7 @@ class JobRecord(Callback):
         # On failure, the exception (`return_value` would raise it).
         error = None if completed else job_return._return_value
         record_job_end(self._path(config), "completed" if completed else "failed", error)
+        run_folder.release(config.hydra.runtime.output_dir)
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         _check_creatable(config.hydra.run.dir)

@@ -18,6 +18,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from gan import run_folder
 from gan.callbacks import ConfigInCheckpoint
 from gan.checkpoints import SafeCheckpointIO, check_fits, check_trains_more, read_checkpoint
 from gan.config import (
@@ -101,10 +102,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
         stop_even_when_blocked(
             on_stop=lambda name: record_job_end(record, "interrupted", f"{name}, while blocked")
         )
-    for logger in loggers:
-        logger.log_hyperparams(run_config)
-
+    output_dir = Path(cfg.paths.output_dir)
+    if trainer.is_global_zero:  # before anything is written there
+        run_folder.claim(output_dir)
     try:
+        for logger in loggers:
+            logger.log_hyperparams(run_config)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SystemExit as stop:
         if trainer.interrupted:  # Lightning stops gracefully on Ctrl-C / SIGTERM, then exits
@@ -123,11 +126,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         raise
     finally:
         _finish_wandb(loggers)
+        run_folder.release(output_dir)
 
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     metrics |= {**model.counters(), "epochs": trainer.current_epoch}
     if trainer.is_global_zero:  # one file per run, however many DDP processes
-        output_dir = Path(cfg.paths.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
