@@ -170,7 +170,26 @@ class GenerativeModule(L.LightningModule):
         if world > 1 and not self._rng_restored:  # each process its own stream
             torch.manual_seed(self.run_seed + rank)
 
+    def _mark_a_cut_epoch_unfinished(self, checkpoint: dict) -> None:
+        """A run stopped inside an epoch (trainer.max_steps, max_time, a signal: see
+        gan.callbacks.StopCheckpoint) still runs the epoch-end hooks, and Lightning then counts
+        the epoch as done in the checkpoint they save, so a resumed run would skip the rest of
+        it. Such a checkpoint records the epoch as started and unfinished, as one saved between
+        batches is: the resumed run finishes it from the batch after the last one trained on
+        (the loaders keep their place, gan.data.sampling)."""
+        trainer = self._trainer
+        if trainer is None or "loops" not in checkpoint:
+            return
+        epochs = trainer.fit_loop.epoch_progress
+        batches = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        in_epoch_end = epochs.current.processed > epochs.current.completed
+        if in_epoch_end and batches < trainer.num_training_batches:
+            progress = checkpoint["loops"]["fit_loop"]["epoch_progress"]
+            for counts in (progress["total"], progress["current"]):
+                counts["processed"] = counts["completed"]
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self._mark_a_cut_epoch_unfinished(checkpoint)
         cuda = torch.cuda.is_initialized() and self.device.type == "cuda"
         checkpoint["gan"] = {
             **self.counters(),

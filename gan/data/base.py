@@ -12,7 +12,12 @@ import torch
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, Sampler
 
-from gan.data.sampling import DeviceBatches, EpochShuffleSampler, check_a_batch_fits
+from gan.data.sampling import (
+    DeviceBatches,
+    EpochShuffleSampler,
+    ResumableDataLoader,
+    check_a_batch_fits,
+)
 from gan.data.splits import limited, train_val_split, unpaired_split
 from gan.data.tensors import ImageTensorDataset, resize_images
 
@@ -162,16 +167,20 @@ class ImageDataModule(L.LightningDataModule):
             for split in (train, val, splits["test"])
         )
 
-    def _loader(self, dataset, sampler: Sampler | None = None, drop_last: bool = False):
+    def _loader(self, dataset, sampler: Sampler | None = None) -> DataLoader:
+        """A loader of the validation or test split, in order."""
         return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=sampler,
-            drop_last=drop_last,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            dataset, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
+            pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
+        )  # fmt: skip
+
+    def _train_loader(self, dataset, sampler: EpochShuffleSampler) -> ResumableDataLoader:
+        """The training loader: full batches only, its place in the epoch checkpointed."""
+        return ResumableDataLoader(
+            dataset, batch_size=self.batch_size, sampler=sampler, drop_last=True,
+            num_workers=self.num_workers, pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
-        )
+        )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader | DeviceBatches | CombinedLoader:
         # drop_last: BatchNorm and the images/s counter both want full batches. Under DDP each
@@ -186,7 +195,7 @@ class ImageDataModule(L.LightningDataModule):
             device = trainer.strategy.root_device if trainer else "cpu"
             train = self.train_set
             return DeviceBatches(train.images, train.labels, sampler, self.batch_size, device)
-        return self._loader(self.train_set, sampler, drop_last=True)
+        return self._train_loader(self.train_set, sampler)
 
     def domains(self) -> tuple[ImageTensorDataset, ImageTensorDataset]:
         """Domains A and B of the unpaired tasks: disjoint halves of the training split."""
@@ -202,9 +211,7 @@ class ImageDataModule(L.LightningDataModule):
         check_a_batch_fits(min(len(domain_a), len(domain_b)), self.batch_size, replicas)
         # Independent orders: B's sampler is seeded apart from A's, so pairs are never fixed.
         loaders = {
-            name: self._loader(
-                domain, EpochShuffleSampler(len(domain), seed, replicas, rank), drop_last=True
-            )
+            name: self._train_loader(domain, EpochShuffleSampler(len(domain), seed, replicas, rank))
             for name, domain, seed in (("a", domain_a, self.seed), ("b", domain_b, self.seed + 1))
         }
         return CombinedLoader(loaders, mode="min_size")

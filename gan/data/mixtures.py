@@ -17,7 +17,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from gan.data.sampling import EpochShuffleSampler, check_a_batch_fits
+from gan.data.sampling import EpochShuffleSampler, ResumableDataLoader, check_a_batch_fits
 
 MIXTURES = ("ring8", "grid25")
 STDS = {"ring8": 0.01, "grid25": 0.05}
@@ -125,7 +125,7 @@ class MixtureDataModule(L.LightningDataModule):
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
         check_a_batch_fits(len(self.train_set), self.batch_size, replicas)
         sampler = EpochShuffleSampler(len(self.train_set), self.seed, replicas, rank)
-        return DataLoader(
+        return ResumableDataLoader(
             self.train_set, batch_size=self.batch_size, sampler=sampler, drop_last=True,
             num_workers=self.num_workers, pin_memory=self.pin_memory,
         )  # fmt: skip

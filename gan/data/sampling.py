@@ -1,9 +1,17 @@
-"""The seeded epoch order, shared out between DDP processes, and the device-resident batches."""
+"""The seeded epoch order, shared out between DDP processes, and the training loaders that keep
+their place in it.
+
+Both training loaders (`ResumableDataLoader`, `DeviceBatches`) count the batches they have handed
+out in the current epoch and give Lightning that position as their `state_dict`; Lightning saves
+it in every checkpoint and hands it back to `load_state_dict` on resume, so a run stopped inside
+an epoch (a time limit, a preemption, Ctrl-C) goes on with the batch after the last one it
+trained on, in the same order, instead of starting the epoch over or skipping its rest.
+"""
 
 from __future__ import annotations
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 from gan.config import ConfigError
 from gan.data.tensors import scale_to_unit_range
@@ -41,17 +49,53 @@ class EpochShuffleSampler(Sampler[int]):
         self.num_replicas = num_replicas
         self.rank = rank
         self.epoch = 0
+        self._resume: tuple[int, int] | None = None  # (epoch, items of it already trained on)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def resume_at(self, epoch: int, items: int) -> None:
+        """Start the next iteration `items` into epoch `epoch`'s order, if it is that epoch's."""
+        self._resume = (epoch, items)
+
+    def items_to_skip(self) -> int:
+        """How many items of the current epoch the next iteration skips (0 unless resumed)."""
+        return self._resume[1] if self._resume and self._resume[0] == self.epoch else 0
+
     def __iter__(self):
+        skip, self._resume = self.items_to_skip(), None
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.num_items, generator=generator)
-        return iter(order[self.rank : len(self) * self.num_replicas : self.num_replicas].tolist())
+        mine = order[self.rank : len(self) * self.num_replicas : self.num_replicas]
+        return iter(mine[skip:].tolist())
 
     def __len__(self) -> int:
         return self.num_items // self.num_replicas
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader over an `EpochShuffleSampler` whose place in the epoch is checkpointed: the
+    epoch and the batches handed out of it (see the module's docstring)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._position = (0, 0)  # (epoch, batches handed out in it)
+
+    def __iter__(self):
+        sampler = self.sampler
+        batches = sampler.items_to_skip() // self.batch_size
+        for batch in super().__iter__():  # the sampler skips what was trained on before
+            batches += 1
+            self._position = (sampler.epoch, batches)
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        epoch, batches = self._position
+        return {"epoch": epoch, "batches": batches}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._position = (state["epoch"], state["batches"])
+        self.sampler.resume_at(state["epoch"], state["batches"] * self.batch_size)
 
 
 class DeviceBatches:
@@ -61,7 +105,8 @@ class DeviceBatches:
     paths give the same batches), gathers a batch with one indexing operation on the device and
     scales it to [-1, 1] there: no workers, no per-image Python, 1 byte per pixel moved once.
     Incomplete last batches are dropped, as in the DataLoader path. Lightning calls
-    `sampler.set_epoch` at the start of every epoch.
+    `sampler.set_epoch` at the start of every epoch. Its place in the epoch is checkpointed, as
+    `ResumableDataLoader`'s is.
     """
 
     def __init__(
@@ -76,12 +121,24 @@ class DeviceBatches:
         self.labels = labels.to(device)  # (N,)
         self.sampler = sampler
         self.batch_size = batch_size
+        self._position = (0, 0)  # (epoch, batches handed out in it)
 
     def __len__(self) -> int:
         return len(self.sampler) // self.batch_size
 
     def __iter__(self):
-        order = torch.tensor(list(self.sampler), device=self.images.device)
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
+        epoch, batches = self.sampler.epoch, self.sampler.items_to_skip() // self.batch_size
+        order = torch.tensor(list(self.sampler), device=self.images.device)  # the rest of it
+        for start in range(0, (len(self) - batches) * self.batch_size, self.batch_size):
             index = order[start : start + self.batch_size]
+            batches += 1
+            self._position = (epoch, batches)
             yield scale_to_unit_range(self.images[index]), self.labels[index]
+
+    def state_dict(self) -> dict[str, int]:
+        epoch, batches = self._position
+        return {"epoch": epoch, "batches": batches}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._position = (state["epoch"], state["batches"])
+        self.sampler.resume_at(state["epoch"], state["batches"] * self.batch_size)
