@@ -24,6 +24,7 @@ from gan.metrics.evaluate import (
     reference_statistics,
 )
 from gan.metrics.spaces import FEATURE_SPACES, load_feature_space
+from gan.stopping import stopped_by_signal
 
 
 def log_image(loggers: list[Logger], key: str, image: torch.Tensor, step: int) -> None:
@@ -65,7 +66,8 @@ class SampleGrid(L.Callback):
         return path
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.save(trainer, pl_module, f"epoch_{trainer.current_epoch:03d}.png")
+        if not stopped_by_signal(trainer):  # a cut epoch gets its grid when it is finished
+            self.save(trainer, pl_module, f"epoch_{trainer.current_epoch:03d}.png")
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.save(trainer, pl_module, "final.png")
@@ -103,6 +105,12 @@ class RunCheckpoint(ModelCheckpoint):
         self.best_model_path = self.kth_best_model_path = str(target)
         self.kth_value = score
         self.best_k_models = {str(target): score}
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """As Lightning's, except that a monitored checkpoint skips an epoch cut by a signal
+        (its metrics were not computed: gan.stopping); last.ckpt is written there as ever."""
+        if self.monitor is None or not stopped_by_signal(trainer):
+            super().on_train_epoch_end(trainer, pl_module)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._carried_best is not None and trainer.is_global_zero:
@@ -232,6 +240,8 @@ class SampleMetrics(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
         if epoch % self.every_n_epochs and epoch != trainer.max_epochs:
+            return
+        if stopped_by_signal(trainer):  # the run is leaving mid-epoch, not finishing it
             return
         scores = None
         if trainer.is_global_zero:  # scored once; the other DDP processes wait for the result

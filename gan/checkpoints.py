@@ -182,6 +182,27 @@ def check_fits(checkpoint: dict, model: nn.Module, where: str = "ckpt_path") -> 
         )
 
 
+def requeue_checkpoints(folder: Path) -> list[Path]:
+    """The checkpoints Lightning's SLURM requeue wrote in a run folder (`hpc_ckpt_<n>.ckpt`)."""
+    return sorted(folder.glob("hpc_ckpt_*.ckpt"))
+
+
+def furthest_checkpoint(folder: Path) -> Path | None:
+    """Of a run folder's `checkpoints/last.ckpt` and requeue checkpoints, the one furthest into
+    training (by optimiser steps), Lightning's requeue checkpoint where they are level: where a
+    requeued or restarted job of that folder goes on from."""
+    found = [p for p in [folder / "checkpoints" / "last.ckpt", *requeue_checkpoints(folder)]
+             if p.is_file()]  # fmt: skip
+    if not found:
+        return None
+
+    def progress(path: Path) -> tuple[int, bool, int]:
+        steps = read_checkpoint(path).get("global_step", 0)
+        return steps, path.name.startswith("hpc_ckpt_"), path.stat().st_mtime_ns
+
+    return max(found, key=progress)
+
+
 def epochs_done(checkpoint: dict) -> int | None:
     """The epochs a training checkpoint's run had finished (an epoch saved mid-way does not
     count), from Lightning's fit-loop progress; None where the checkpoint has none."""

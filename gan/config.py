@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import torch
@@ -80,10 +82,30 @@ def data_dir(root_dir: str) -> str:
     return str(default_data_dir(root_dir))
 
 
+def slurm_batch_job() -> str | None:
+    """The SLURM job this process runs in as a batch job (not an interactive shell), else None:
+    Lightning's test for auto-requeue (SLURM_NTASKS set, the job not named bash or
+    interactive)."""
+    interactive = os.environ.get("SLURM_JOB_NAME") in ("bash", "interactive")
+    if "SLURM_NTASKS" in os.environ and not interactive:
+        return os.environ.get("SLURM_JOB_ID")
+    return None
+
+
+def run_name() -> str:
+    """A run's folder under outputs/: `<date>/<time>`, or `slurm/<job id>` in a SLURM batch job,
+    so that a job requeued after preemption (same job id) finds its own folder and checkpoint,
+    and every task of a multi-node job names the same folder."""
+    job = slurm_batch_job()
+    return f"slurm/{job}" if job else datetime.now().strftime("%Y-%m-%d/%H-%M-%S")
+
+
 def register_resolvers() -> None:
     """`${project_root:}`, `${data_dir:<root>}`, `${sweep_group:}`, `${override_tags:}`,
-    `${cpu_precision:}` and `${gpu_precision:}`, used by conf/paths, conf/logger and conf/fast."""
+    `${cpu_precision:}`, `${gpu_precision:}` and `${run_name:}`, used by conf/paths,
+    conf/logger, conf/fast and conf/hydra."""
     OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
+    OmegaConf.register_new_resolver("run_name", run_name, replace=True)
     OmegaConf.register_new_resolver("data_dir", data_dir, replace=True)
     OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)
     OmegaConf.register_new_resolver("override_tags", override_tags, replace=True)

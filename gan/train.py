@@ -7,6 +7,7 @@ thin Hydra wrapper around it.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -20,20 +21,30 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan import run_folder
 from gan.callbacks import ConfigInCheckpoint
-from gan.checkpoints import SafeCheckpointIO, check_fits, check_trains_more, read_checkpoint
+from gan.checkpoints import (
+    SafeCheckpointIO,
+    check_fits,
+    check_trains_more,
+    furthest_checkpoint,
+    read_checkpoint,
+    requeue_checkpoints,
+)
 from gan.config import (
     ConfigError,
     check_launcher,
     check_writable,
     output_folders,
     register_resolvers,
+    slurm_batch_job,
     validate_config,
 )
 from gan.data import DataNotFoundError
 from gan.distributed import stop_even_when_blocked
+from gan.stopping import StopRun, last_checkpoint
 from gan.sweep import job_file, record_job_end
 
 register_resolvers()
+log = logging.getLogger(__name__)
 
 
 def _instantiate_all(group: DictConfig | None) -> list:
@@ -54,7 +65,7 @@ class CollectiveTimeout(RuntimeError):
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Training stopped by Ctrl-C or SIGTERM (after Lightning's graceful stop)."""
+    """Training stopped by Ctrl-C, SIGTERM or SLURM's requeue signal (see gan.stopping)."""
 
 
 def _where_in_training(trainer: L.Trainer) -> str:
@@ -69,6 +80,44 @@ def _where_in_training(trainer: L.Trainer) -> str:
     return f"in epoch {done + 1} of {trainer.max_epochs}, after {complete}"
 
 
+def _interruption(stop: StopRun, trainer: L.Trainer) -> str:
+    """Where a stopped run stopped and what resumes it."""
+    if stop.stopped_at is not None:
+        head = f"{stop.reason} stopped the run in {stop.stopped_at}"
+        if stop.requeue_checkpoint:
+            return (
+                f"{head}; Lightning saved {stop.requeue_checkpoint} and asked SLURM to requeue "
+                "the job, which resumes from it in this folder"
+            )
+        if stop.saved:
+            return (
+                f"{head}; {stop.saved} resumes it from the next batch: python -m gan.train "
+                f"ckpt_path={stop.saved} (and the run's other overrides)"
+            )
+        return f"{head}; no checkpoint was saved (callbacks.checkpoint is off)"
+    last = last_checkpoint(trainer)
+    saved = f"the last checkpoint is {last}" if last and Path(last).is_file() else (
+        "no checkpoint was written yet"
+    )  # fmt: skip
+    return f"interrupted {_where_in_training(trainer)}, at once; {saved}"
+
+
+def _continued_from(output_dir: Path) -> str | None:
+    """A run folder that already holds checkpoints: in a SLURM batch job, the job was requeued
+    (by Lightning on the requeue signal, or by submitit) and goes on from the one furthest into
+    training; anywhere else a new run there would overwrite an earlier run's, so it is refused."""
+    newest = furthest_checkpoint(output_dir)
+    if newest is None:
+        return None
+    if job := slurm_batch_job():
+        log.info(f"SLURM job {job} restarted: resuming from {newest}")
+        return str(newest)
+    raise ConfigError(
+        f"the run folder {output_dir} holds an earlier run's checkpoint ({newest}): resume it "
+        f"with ckpt_path={newest}, or give this run its own hydra.run.dir"
+    )
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train the configured GAN; return its final logged metrics and step counters.
 
@@ -77,7 +126,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     validate_config(cfg)
     check_launcher(cfg)
     check_writable(*output_folders(cfg))  # before training, not at the first checkpoint
-    ckpt_path = cfg.get("ckpt_path")
+    output_dir = Path(cfg.paths.output_dir)
+    ckpt_path = cfg.get("ckpt_path") or _continued_from(output_dir)
     checkpoint = read_checkpoint(ckpt_path) if ckpt_path else None  # read once, as data
     if checkpoint is not None:
         limits = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps")
@@ -92,7 +142,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     run_config = OmegaConf.to_container(
         OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"]), resolve=True
     )
-    callbacks = [*_instantiate_all(cfg.get("callbacks")), ConfigInCheckpoint(run_config)]
+    stop = StopRun()
+    callbacks = [*_instantiate_all(cfg.get("callbacks")), ConfigInCheckpoint(run_config), stop]
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[checkpoint_io]
@@ -102,19 +153,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
         stop_even_when_blocked(
             on_stop=lambda name: record_job_end(record, "interrupted", f"{name}, while blocked")
         )
-    output_dir = Path(cfg.paths.output_dir)
     if trainer.is_global_zero:  # before anything is written there
         run_folder.claim(output_dir)
     try:
         for logger in loggers:
             logger.log_hyperparams(run_config)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    except SystemExit as stop:
-        if trainer.interrupted:  # Lightning stops gracefully on Ctrl-C / SIGTERM, then exits
-            raise RunInterrupted(
-                f"interrupted {_where_in_training(trainer)}; the last complete checkpoint "
-                f"is in {Path(cfg.paths.output_dir) / 'checkpoints'}"
-            ) from stop
+    except SystemExit as exit_:
+        if trainer.interrupted:  # SIGTERM after the stop, or a second Ctrl-C
+            raise RunInterrupted(_interruption(stop, trainer)) from exit_
         raise
     except RuntimeError as error:
         if trainer.world_size > 1 and "timed out" in str(error).lower():
@@ -127,11 +174,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     finally:
         _finish_wandb(loggers)
         run_folder.release(output_dir)
+    if stop.stopped_at is not None:  # Ctrl-C or SLURM's requeue signal
+        raise RunInterrupted(_interruption(stop, trainer))
 
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     metrics |= {**model.counters(), "epochs": trainer.current_epoch}
     if trainer.is_global_zero:  # one file per run, however many DDP processes
-        output_dir.mkdir(parents=True, exist_ok=True)
+        for stale in requeue_checkpoints(output_dir):  # last.ckpt holds the finished run
+            stale.unlink()
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 

@@ -13,6 +13,7 @@ from gan.callbacks import log_image
 from gan.data import as_unit_range
 from gan.metrics.classifier import load_classifier
 from gan.metrics.image2image import score_outputs, translate_images
+from gan.stopping import stopped_by_signal
 
 
 def strip(model, real: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -48,7 +49,8 @@ class TranslationStrip(L.Callback):
         )
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
-        self.save(trainer, pl_module, f"epoch_{trainer.current_epoch:03d}.png")
+        if not stopped_by_signal(trainer):  # see gan.callbacks.SampleGrid
+            self.save(trainer, pl_module, f"epoch_{trainer.current_epoch:03d}.png")
 
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
         self.save(trainer, pl_module, "final.png")
@@ -71,6 +73,8 @@ class TranslationMetrics(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
         epoch = trainer.current_epoch + 1
         if epoch % self.every_n_epochs and epoch != trainer.max_epochs:
+            return
+        if stopped_by_signal(trainer):  # see gan.callbacks.SampleMetrics
             return
         scores = None
         if trainer.is_global_zero:
