@@ -40,6 +40,7 @@ from gan.config import (
 )
 from gan.data import DataNotFoundError
 from gan.distributed import stop_even_when_blocked
+from gan.run_log import record_outcome, route_to_the_run
 from gan.stopping import StopRun, last_checkpoint
 from gan.sweep import job_file, record_job_end
 
@@ -215,17 +216,23 @@ ONE_LINE_ERRORS = {
 
 def run(cfg: DictConfig) -> float | None:
     """What `python -m gan.train` does with a composed config: train, return the value a sweeper
-    optimises, and end this job's job.json however the run ends (failed with the error,
-    interrupted, or left to Hydra, which records completed and failed jobs it catches)."""
+    optimises, and end this job's job.json and train.log however the run ends (failed with the
+    error, interrupted, or left to Hydra, which records completed and failed jobs it catches)."""
     try:
-        return optimized_value(cfg, train(cfg))
+        metrics = train(cfg)
+        summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith("val/"))
+        record_outcome(logging.INFO, f"completed: {metrics['d_steps']} D steps. {summary}")
+        return optimized_value(cfg, metrics)
     except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM: stop the sweep too
         record_job_end(job_file(), "interrupted", error)
-        print(f"interrupted: {error}" if str(error) else "interrupted", file=sys.stderr)
+        message = f"interrupted: {error}" if str(error) else "interrupted"
+        record_outcome(logging.WARNING, message)
+        print(message, file=sys.stderr)
         raise SystemExit(130) from None
     except Exception as error:
         code = next((c for kind, c in ONE_LINE_ERRORS.items() if isinstance(error, kind)), None)
         record_job_end(job_file(), "failed", error)
+        record_outcome(logging.ERROR, f"failed: {type(error).__name__}: {error}")
         if code is None or _in_multirun():
             raise  # a traceback; in a multirun Hydra records it and runs the other jobs
         print(f"error: {error}", file=sys.stderr)
@@ -238,6 +245,7 @@ def run(cfg: DictConfig) -> float | None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    route_to_the_run()  # Hydra's logging is set up now: Lightning's records join train.log
     return run(cfg)
 
 

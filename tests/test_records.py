@@ -86,8 +86,11 @@ def test_ctrl_c_during_training_is_recorded_as_interrupted(make_cfg):
     assert exit_.value.code == 130
     record = job_record(cfg)
     assert record["status"] == "interrupted"
-    assert "in epoch 2 of 3, after 1 complete epoch;" in record["error"]  # counted from 1
-    assert (Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt").is_file()
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    assert last.is_file()
+    # Counted from 1; a KeyboardInterrupt raised, not a signal: at once, not after the batch.
+    said = f"in epoch 2 of 3, after 1 complete epoch, at once; the last checkpoint is {last}"
+    assert said in record["error"]
 
 
 @pytest.mark.slow
@@ -145,3 +148,25 @@ def test_a_run_directory_that_cannot_be_created_is_one_line(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith(f"error: cannot create the run directory {blocked / 'run'}")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_train_log_holds_lightnings_records_the_warnings_and_the_outcome(tmp_path):
+    """train.log was empty but for a line: Lightning's loggers did not propagate to Hydra's."""
+    run_dir = tmp_path / "run"
+    result = run_cli(*TINY_CLI, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    log = (run_dir / "train.log").read_text()
+    for line in (
+        "[lightning.fabric.utilities.seed][INFO] - Seed set to 42",
+        "[INFO] - `Trainer.fit` stopped: `max_epochs=1` reached.",
+        "[py.warnings][WARNING]",
+        "[gan.run][INFO] - completed: 2 D steps. val/fid_mnist",
+    ):
+        assert line in log, line  # fmt: skip
+    failed_dir = tmp_path / "failed"
+    result = run_cli(*TINY_CLI, "data.limit_images=4", f"hydra.run.dir={failed_dir}", cwd=tmp_path)
+    assert result.returncode == 2
+    log = (failed_dir / "train.log").read_text()
+    assert "[gan.run][ERROR] - failed: ConfigError: data.batch_size=8 is larger" in log
+    assert "data.batch_size=8 is larger" not in result.stdout  # once on the console: stderr
