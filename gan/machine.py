@@ -6,6 +6,7 @@ uses, and the GPU where CUDA is in use."""
 from __future__ import annotations
 
 import platform
+from importlib import metadata
 
 import torch
 
@@ -39,3 +40,19 @@ def describe() -> dict:
     if torch.cuda.is_initialized():
         info["gpu"] = torch.cuda.get_device_name()
     return info
+
+
+# The packages whose versions decide what a run computes, recorded in every job.json.
+RECORDED_PACKAGES = ("torch", "torchvision", "lightning", "hydra-core", "omegaconf", "numpy")
+
+
+def package_versions() -> dict[str, str]:
+    """Python's version and the installed versions of RECORDED_PACKAGES (what `make install`
+    took from requirements/lock.txt), so that a run can be set up again."""
+    versions = {"python": platform.python_version()}
+    for name in RECORDED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan import run_folder
 from gan.atomic import write_json
-from gan.machine import describe
+from gan.machine import describe, package_versions
 
 JOB_FILE = "job.json"
 METRICS_FILE = "metrics.json"
@@ -35,8 +35,9 @@ class JobRecord(Callback):
     """Writes `<job dir>/job.json`: `status` ("running" while it runs, then "completed",
     "failed" or "interrupted"), `overrides` (the job's command-line overrides), `choices` (the
     option each config group got, by an override or by default), `job_num`, `machine` (the CPU,
-    its instruction set and threads, the GPU it trained on: see `gan.machine`), start and end
-    times, `metrics` (the run's metrics.json) and, unless completed, `error`. Hydra ends the
+    its instruction set and threads, the GPU it trained on: see `gan.machine`), `versions` (of
+    Python, torch, lightning, hydra-core and the rest of `gan.machine.RECORDED_PACKAGES`), start
+    and end times, `metrics` (the run's metrics.json) and, unless completed, `error`. Hydra ends the
     record of a job that returns or raises an Exception; `gan.train.run` ends it for every other
     way out (SystemExit, Ctrl-C, SIGTERM). Only a job killed outright (SIGKILL) keeps "running".
     Only rank 0 of a distributed job writes. Also checks, before a run or sweep, that its
@@ -65,6 +66,7 @@ class JobRecord(Callback):
             },
             "job_num": OmegaConf.select(config, "hydra.job.num"),
             "machine": describe(),
+            "versions": package_versions(),
             "started": _now(),
         }
         write_json(self._path(config), record)

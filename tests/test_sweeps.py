@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+import hydra
+import lightning
 import pytest
 import torch
 import yaml
@@ -47,6 +49,9 @@ def test_joblib_launcher_runs_two_jobs_in_parallel(tmp_path):
     machine = records["1"]["machine"]  # where the figures come from, named beside them
     assert machine["cpu"] == cpu_name() and machine["native_bf16"] == native_cpu_bf16()
     assert isinstance(machine["cpu_threads"], int) and machine["torch"] == torch.__version__
+    versions = records["1"]["versions"]  # what the run can be set up again with
+    assert versions["lightning"] == lightning.__version__
+    assert versions["hydra-core"] == hydra.__version__ and versions["torch"] in torch.__version__
 
 
 def test_optuna_sweep_minimises_fid_over_two_trials(tmp_path):
