@@ -7,16 +7,31 @@ ARGS ?=
 SWEEP ?= model=gan,dcgan loss=bce,minimax seed=1,2
 SHARED_DATA := ../shared/data
 
-.PHONY: install train sweep report bench gpu-check test lint format strip-notebooks data clean
+# The versions `make lock` pins torch to (the newest this project's tests ran on).
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: install lock train sweep report bench gpu-check test lint format strip-notebooks data clean
 
 install: $(STAMP)
 
-# Re-runs only when pyproject.toml changes; a second `make install` does nothing.
-$(STAMP): pyproject.toml
+# Every dependency at the version and hashes requirements.lock records (pip checks each file's
+# hash), then the project itself; re-runs only when the lock or pyproject.toml changes.
+$(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,inception]'
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Refresh requirements.lock from pyproject.toml: the newest versions allowed (torch at
+# TORCH_PINS), for Linux, macOS and Windows and every Python from 3.10, with hashes, by uv
+# (the resolver only: pip stays the installer). Then `make install test` on the result.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv
+	printf '%s\n' $(TORCH_PINS) > $(VENV)/torch-pins.txt
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --extra inception --universal \
+		--python-version 3.10 --generate-hashes --constraint $(VENV)/torch-pins.txt \
+		--custom-compile-command 'make lock' -o requirements.lock
 
 # Link MNIST and Fashion-MNIST from ../shared when they are there (offline machines); otherwise
 # torchvision downloads them.
