@@ -130,15 +130,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     ckpt_path = cfg.get("ckpt_path") or _continued_from(output_dir)
     checkpoint = read_checkpoint(ckpt_path) if ckpt_path else None  # read once, as data
-    if checkpoint is not None:
-        limits = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps")
-        check_trains_more(checkpoint, *limits, f"ckpt_path={str(ckpt_path)!r}")
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     if checkpoint is not None:
-        check_fits(checkpoint, model, f"ckpt_path={str(ckpt_path)!r}")
+        where = f"ckpt_path={str(ckpt_path)!r}"
+        check_fits(checkpoint, model, where)  # another model: said first
+        limits = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps")
+        check_trains_more(checkpoint, *limits, where)
     checkpoint_io = SafeCheckpointIO(preloaded={ckpt_path: checkpoint} if ckpt_path else None)
     run_config = OmegaConf.to_container(
         OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"]), resolve=True
