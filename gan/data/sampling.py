@@ -73,21 +73,14 @@ class EpochShuffleSampler(Sampler[int]):
         return self.num_items // self.num_replicas
 
 
-class ResumableDataLoader(DataLoader):
-    """A DataLoader over an `EpochShuffleSampler` whose place in the epoch is checkpointed: the
-    epoch and the batches handed out of it (see the module's docstring)."""
+class PlaceInEpoch:
+    """What Lightning checkpoints of a training loader over an `EpochShuffleSampler`: the epoch
+    and the batches handed out of it (see the module's docstring). Restored, the sampler skips
+    those batches' items in that epoch."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._position = (0, 0)  # (epoch, batches handed out in it)
-
-    def __iter__(self):
-        sampler = self.sampler
-        batches = sampler.items_to_skip() // self.batch_size
-        for batch in super().__iter__():  # the sampler skips what was trained on before
-            batches += 1
-            self._position = (sampler.epoch, batches)
-            yield batch
+    sampler: EpochShuffleSampler
+    batch_size: int
+    _position: tuple[int, int] = (0, 0)  # (epoch, batches handed out in it)
 
     def state_dict(self) -> dict[str, int]:
         epoch, batches = self._position
@@ -98,7 +91,19 @@ class ResumableDataLoader(DataLoader):
         self.sampler.resume_at(state["epoch"], state["batches"] * self.batch_size)
 
 
-class DeviceBatches:
+class ResumableDataLoader(PlaceInEpoch, DataLoader):
+    """A DataLoader whose place in the epoch is checkpointed."""
+
+    def __iter__(self):
+        sampler = self.sampler
+        batches = sampler.items_to_skip() // self.batch_size
+        for batch in super().__iter__():  # the sampler skips what was trained on before
+            batches += 1
+            self._position = (sampler.epoch, batches)
+            yield batch
+
+
+class DeviceBatches(PlaceInEpoch):
     """Training batches cut from one uint8 tensor held on the device: the fast data path.
 
     Each epoch follows `sampler`'s permutation (the same order as the DataLoader path, so both
@@ -121,7 +126,6 @@ class DeviceBatches:
         self.labels = labels.to(device)  # (N,)
         self.sampler = sampler
         self.batch_size = batch_size
-        self._position = (0, 0)  # (epoch, batches handed out in it)
 
     def __len__(self) -> int:
         return len(self.sampler) // self.batch_size
@@ -134,11 +138,3 @@ class DeviceBatches:
             batches += 1
             self._position = (epoch, batches)
             yield scale_to_unit_range(self.images[index]), self.labels[index]
-
-    def state_dict(self) -> dict[str, int]:
-        epoch, batches = self._position
-        return {"epoch": epoch, "batches": batches}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self._position = (state["epoch"], state["batches"])
-        self.sampler.resume_at(state["epoch"], state["batches"] * self.batch_size)
