@@ -172,11 +172,11 @@ class GenerativeModule(L.LightningModule):
 
     def _mark_a_cut_epoch_unfinished(self, checkpoint: dict) -> None:
         """A run stopped inside an epoch (trainer.max_steps, max_time, a signal: see
-        gan.callbacks.StopCheckpoint) still runs the epoch-end hooks, and Lightning then counts
-        the epoch as done in the checkpoint they save, so a resumed run would skip the rest of
-        it. Such a checkpoint records the epoch as started and unfinished, as one saved between
-        batches is: the resumed run finishes it from the batch after the last one trained on
-        (the loaders keep their place, gan.data.sampling)."""
+        gan.stopping) still runs the epoch-end hooks, and Lightning then counts the epoch as
+        done in the checkpoint they save, so a resumed run would skip the rest of it. Such a
+        checkpoint records the epoch as started and unfinished, as one saved between batches
+        is: the resumed run finishes it from the batch after the last one trained on (the
+        loaders keep their place, gan.data.sampling)."""
         trainer = self._trainer
         if trainer is None or "loops" not in checkpoint:
             return
