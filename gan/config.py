@@ -100,12 +100,31 @@ def run_name() -> str:
     return f"slurm/{job}" if job else datetime.now().strftime("%Y-%m-%d/%H-%M-%S")
 
 
+def stylegan2_auto(key: str, resolution: int, gpus: int = 1) -> float | int:
+    """StyleGAN2-ADA's `--cfg=auto` rules (its train.py) for a data set of `resolution` pixels
+    on `gpus` GPUs: `batch` (total), `mbstd` (the minibatch std's group), `channel_base`
+    (fmaps x 32768), `lr`, `gamma` (R1's weight, 0.0002 r^2 / batch) and `ema_kimg`."""
+    batch = max(min(gpus * min(4096 // resolution, 32), 64), gpus)
+    rules = {
+        "batch": batch,
+        "mbstd": min(batch // gpus, 4),
+        "channel_base": int((1 if resolution >= 512 else 0.5) * 32768),
+        "lr": 0.002 if resolution >= 1024 else 0.0025,
+        "gamma": 0.0002 * resolution**2 / batch,
+        "ema_kimg": batch * 10 / 32,
+    }
+    if key not in rules:
+        raise ValueError(f"stylegan2_auto: {key!r} is not one of {sorted(rules)}")
+    return rules[key]
+
+
 def register_resolvers() -> None:
     """`${project_root:}`, `${data_dir:<root>}`, `${sweep_group:}`, `${override_tags:}`,
-    `${cpu_precision:}`, `${gpu_precision:}` and `${run_name:}`, used by conf/paths,
-    conf/logger, conf/fast and conf/hydra."""
+    `${cpu_precision:}`, `${gpu_precision:}`, `${run_name:}` and `${stylegan2_auto:key,res}`,
+    used by conf/paths, conf/logger, conf/fast, conf/hydra and the StyleGAN2 experiments."""
     OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
     OmegaConf.register_new_resolver("run_name", run_name, replace=True)
+    OmegaConf.register_new_resolver("stylegan2_auto", stylegan2_auto, replace=True)
     OmegaConf.register_new_resolver("data_dir", data_dir, replace=True)
     OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)
     OmegaConf.register_new_resolver("override_tags", override_tags, replace=True)
@@ -225,6 +244,14 @@ def _validate_batch_view(cfg: DictConfig) -> None:
     if d is None:
         return
     target, batch_size = d.get("_target_"), cfg.data.batch_size
+    mbstd = d.get("mbstd_group_size")  # StyleGAN2's
+    if mbstd is not None:
+        key = "model.discriminator.mbstd_group_size"
+        _require(_is_int(mbstd) and mbstd >= 2, key, mbstd, "a group size >= 2")
+        _require(
+            batch_size % min(mbstd, batch_size) == 0, key, mbstd,
+            f"data.batch_size={batch_size} must cut into groups of it",
+        )  # fmt: skip
     pack, group = d.get("pack", 1), d.get("minibatch_std", 0)
     if pack != 1:
         key = "model.discriminator.pack"

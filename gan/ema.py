@@ -9,6 +9,18 @@ import torch
 from torch import nn
 
 
+def half_life_decay(
+    half_life_kimg: float, rampup: float | None, images_before: int, batch: int
+) -> float:
+    """StyleGAN2-ADA's EMA decay for a step of `batch` images after `images_before`: the average
+    halves its distance to G every `half_life_kimg` thousand images, 0.5 ** (batch / half-life),
+    the half-life ramped up as `rampup` times the images seen so far (when shorter)."""
+    half_life = half_life_kimg * 1000
+    if rampup is not None:
+        half_life = min(half_life, images_before * rampup)
+    return 0.5 ** (batch / max(half_life, 1e-8))
+
+
 def ema_decay_at(step: int, decay: float, warmup: bool = True) -> float:
     """The decay used for the `step`-th update (0-based). With warm-up it is
     min(decay, (1 + step) / (10 + step)), as in TensorFlow's ExponentialMovingAverage, so the
@@ -18,20 +30,33 @@ def ema_decay_at(step: int, decay: float, warmup: bool = True) -> float:
 
 class EMA(nn.Module):
     """Holds `averaged`, a frozen copy of a network, and moves it towards the network's weights:
-    averaged <- decay * averaged + (1 - decay) * current. Being a module, it lives in the
-    LightningModule's state_dict, so checkpoints save it and resume restores it.
+    averaged <- decay * averaged + (1 - decay) * current, the decay fixed (with a warm-up) or
+    set by a half-life in images, as StyleGAN2-ADA's `ema_kimg` and `ema_rampup`. Being a
+    module, it lives in the LightningModule's state_dict, so checkpoints save it and resume
+    restores it.
 
     BatchNorm statistics cannot be averaged like weights: the live network's running statistics
     describe the live network's activations, not the averaged one's. They are copied at every
     update (a fallback) and marked stale; `recalibrate_batch_norm` recomputes them from the
     averaged network's own activations, which its owner does before sampling from it."""
 
-    def __init__(self, network: nn.Module, decay: float = 0.999, warmup: bool = True) -> None:
+    def __init__(
+        self,
+        network: nn.Module,
+        decay: float | None = 0.999,
+        warmup: bool = True,
+        half_life_kimg: float | None = None,
+        rampup: float | None = None,
+    ) -> None:
         super().__init__()
-        if not 0.0 <= decay < 1.0:
+        if half_life_kimg is None and (decay is None or not 0.0 <= decay < 1.0):
             raise ValueError(f"decay={decay}: must be in [0, 1)")
+        if half_life_kimg is not None and half_life_kimg <= 0:
+            raise ValueError(f"half_life_kimg={half_life_kimg}: must be > 0")
         self.decay = decay
         self.warmup = warmup
+        self.half_life_kimg = half_life_kimg  # StyleGAN2-ADA's decay by images (see update)
+        self.rampup = rampup
         # Never trained directly; samplers switch it to eval mode while they use it.
         self.averaged = copy.deepcopy(network).requires_grad_(False)
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
@@ -47,10 +72,15 @@ class EMA(nn.Module):
         module.batch_norm_stale = True
 
     @torch.no_grad()
-    def update(self, network: nn.Module) -> None:
+    def update(self, network: nn.Module, images_before: int = 0, batch: int = 0) -> None:
+        """One step of the average: by `decay` (with its warm-up), or, with `half_life_kimg`,
+        by StyleGAN2-ADA's rule for a step of `batch` images after `images_before`."""
         if self._count is None:
             self._count = int(self.num_updates)
-        decay = ema_decay_at(self._count, self.decay, self.warmup)
+        if self.half_life_kimg is not None:
+            decay = half_life_decay(self.half_life_kimg, self.rampup, images_before, batch)
+        else:
+            decay = ema_decay_at(self._count, self.decay, self.warmup)
         for average, current in zip(self.averaged.parameters(), network.parameters(), strict=True):
             average.lerp_(current.detach(), 1.0 - decay)
         for average, current in zip(self.averaged.buffers(), network.buffers(), strict=True):

@@ -10,7 +10,7 @@ from torch.optim import Optimizer
 
 from gan.base import GenerativeModule, on_device
 from gan.ema import EMA
-from gan.losses import AdversarialLoss
+from gan.losses import AdversarialLoss, PathLengthPenalty
 from gan.nets.norm import has_batch_norm
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
@@ -51,6 +51,17 @@ class GAN(GenerativeModule):
             "reduce-overhead", "max-autotune"); None runs them eagerly. Checkpoints keep their keys.
         augment: a module applied to every batch D scores, real or generated, in the D step, the
             G step and the gradient penalties (DiffAugment, `gan.augment`); None: none.
+        ema_half_life_kimg, ema_rampup: the EMA's decay set by a half-life in thousands of
+            images, ramped up as `ema_rampup` times the images seen (StyleGAN2-ADA's `ema_kimg`,
+            `ema_rampup`) instead of `ema_decay`.
+        path_length: StyleGAN2's path-length regularisation (`gan.losses.PathLengthPenalty`), a
+            G step of its own after every `interval`-th; None: off.
+
+    Lazy regularisation (StyleGAN2): with `loss.r1_interval` k > 1, R1 runs as a D step of its
+    own after every k-th D step, times k; with `path_length`, the same for G. The optimiser of
+    a lazily regularised network has its learning rate and Adam's betas scaled by k / (k + 1)
+    (betas to that power), as StyleGAN2-ADA does, so the regularised steps do not add to the
+    effective step size.
     """
 
     def __init__(
@@ -68,6 +79,9 @@ class GAN(GenerativeModule):
         channels_last: bool = False,
         compile_mode: str | None = None,
         augment: nn.Module | None = None,
+        ema_half_life_kimg: float | None = None,
+        ema_rampup: float | None = None,
+        path_length: PathLengthPenalty | None = None,
     ) -> None:
         super().__init__()
         if compile_mode not in COMPILE_MODES:
@@ -93,7 +107,16 @@ class GAN(GenerativeModule):
         self.channels_last = channels_last
         self.compile_mode = compile_mode
         self.augment = augment  # DiffAugment: on every image D sees, real or generated
-        self.generator_ema = EMA(generator, ema_decay, ema_warmup) if ema_decay else None
+        if path_length is not None and not hasattr(generator, "ws"):
+            raise ValueError(
+                f"path_length needs a generator with a mapping network (StyleGAN2's), not "
+                f"{type(generator).__name__}"
+            )
+        self.path_length = path_length
+        self.generator_ema = None
+        if ema_decay or ema_half_life_kimg:
+            self.generator_ema = EMA(generator, ema_decay, ema_warmup, ema_half_life_kimg,
+                                     ema_rampup)  # fmt: skip
         self.init_sampling(num_fixed_samples, getattr(generator, "num_classes", None))
 
     def _g(self, generator: nn.Module, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -150,19 +173,36 @@ class GAN(GenerativeModule):
         self.generator_ema.recalibrate_batch_norm(run_batch, EMA_BATCH_NORM_BATCHES)
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        z: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+    ) -> torch.Tensor:
         """Images (B, C, H, W) in [-1, 1] from noise (B, latent_dim) [and labels (B,)], by the
         sampling generator in eval mode. Unconditional models ignore `labels`. The EMA
-        generator's BatchNorm statistics are recomputed first when its weights have moved."""
+        generator's BatchNorm statistics are recomputed first when its weights have moved.
+        `truncation_psi` < 1 pulls StyleGAN2's w towards its average (of the first
+        `truncation_cutoff` layers' ws; all by default): other generators refuse it."""
         if self.generator_ema and self.generator_ema.batch_norm_stale:
             self.recalibrate_ema_batch_norm()
         generator = self.sampling_generator
+        if truncation_psi != 1 and not hasattr(generator, "mapping"):
+            raise ValueError(
+                f"truncation={truncation_psi}: truncation pulls a mapping network's w towards "
+                f"its average; {type(generator).__name__} has none (model=stylegan2 has)"
+            )
         was_training = generator.training
         generator.eval()
         if labels is None and self.num_classes:
             raise ValueError("a conditional generator needs labels")
         labels = labels.to(self.device) if labels is not None else None
-        images = self._g(generator, z.to(self.device), labels)
+        z = z.to(self.device)
+        if truncation_psi != 1:
+            images = generator(z, labels, truncation_psi, truncation_cutoff)
+        else:
+            images = self._g(generator, z, labels)
         generator.train(was_training)
         return images
 
@@ -179,10 +219,13 @@ class GAN(GenerativeModule):
                 network.compile(mode=self.compile_mode)
 
     def configure_optimizers(self) -> list[Optimizer]:
-        return [
-            self.optimizer_g(self.generator.parameters()),
-            self.optimizer_d(self.discriminator.parameters()),
-        ]
+        opt_g = self.optimizer_g(self.generator.parameters())
+        opt_d = self.optimizer_d(self.discriminator.parameters())
+        if self.path_length is not None:
+            scale_for_lazy_regularisation(opt_g, self.path_length.interval)
+        if self.loss.lazy_r1:
+            scale_for_lazy_regularisation(opt_d, self.loss.r1_interval)
+        return [opt_g, opt_d]
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real, labels = batch  # (B, 1, 28, 28) in [-1, 1], (B,)
@@ -210,6 +253,8 @@ class GAN(GenerativeModule):
             self.manual_backward(loss_d + penalty)
             opt_d.step()
             self.loss.after_d_step(self.discriminator)
+            if self.loss.lazy_r1_due(self.d_steps):
+                penalty = self._lazy_r1_step(opt_d, real, labels, batch_idx)
         self.d_steps += 1
         self.count_step_images(batch_size)
         if self.logging_due(batch_idx):
@@ -224,6 +269,25 @@ class GAN(GenerativeModule):
 
         if g_step_due:
             self._generator_step(opt_g, fake, labels, batch_idx)
+
+    def _lazy_r1_step(self, opt_d, real: torch.Tensor, labels: torch.Tensor, batch_idx: int):
+        """StyleGAN2's lazy R1: a D step on R1 alone, times the interval (see the class)."""
+        penalty = self.loss.lazy_r1_penalty(self._eager_critic(labels), real, pack=self._pack)
+        self._check_finite("r1", penalty, batch_idx)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(penalty)
+        opt_d.step()
+        return penalty
+
+    def _path_length_step(self, opt_g, labels: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        """StyleGAN2's lazy path-length regularisation: a G step on it alone."""
+        with torch.compiler.set_stance("force_eager"):  # a double backward
+            penalty = self.path_length(self.generator, self.sample_noise(len(labels)), labels)
+        self._check_finite("path_length", penalty, batch_idx)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(penalty)
+        opt_g.step()
+        return penalty
 
     def _score_summary(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """What D makes of the batch: its mean probability of "real" where its scores are logits
@@ -243,8 +307,23 @@ class GAN(GenerativeModule):
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
+            if self.path_length is not None and self.path_length.due(self.g_steps):
+                penalty = self._path_length_step(opt_g, labels, batch_idx)
+                if self.logging_due(batch_idx):
+                    self.log("train/path_length", penalty.detach())
         self.g_steps += 1
         if self.generator_ema:
-            self.generator_ema.update(self.generator)
+            batch = len(labels) * (self.trainer.world_size if self._trainer else 1)
+            self.generator_ema.update(self.generator, self.images_seen - batch, batch)
         if self.logging_due(batch_idx):
             self.log("train/loss_g", loss_g.detach(), prog_bar=True)
+
+
+def scale_for_lazy_regularisation(optimizer: Optimizer, interval: int) -> None:
+    """Scale the learning rate by k / (k + 1) and Adam's betas to that power, for a network
+    regularised every k = `interval` steps (StyleGAN2-ADA's `mb_ratio`)."""
+    ratio = interval / (interval + 1)
+    for group in optimizer.param_groups:
+        group["lr"] *= ratio
+        if "betas" in group:
+            group["betas"] = tuple(beta**ratio for beta in group["betas"])

@@ -38,6 +38,12 @@ SMALL = {
     "cdcgan": ["model.generator.width=8", "model.discriminator.width=8"],
     "vae": ["model.encoder.width=8", "model.decoder.width=8"],
     "sngan": ["model.generator.width=16", "model.discriminator.width=16"],
+    "stylegan2": [
+        "model.latent_dim=16",
+        "model.generator.w_dim=16",
+        "model.generator.channel_base=512",
+        "model.generator.channel_max=16",
+    ],
     "pix2pix": ["model.generator.width=8", "model.discriminator.width=8"],
     "cyclegan": [
         *(f"model.{net}.width=8" for net in ("generator_ab", "generator_ba")),

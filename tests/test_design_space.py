@@ -23,9 +23,9 @@ pytestmark = pytest.mark.slow
 GAN_MODELS = ["cdcgan", "dcgan", "gan"]
 LOSSES = sorted(p.stem for p in (CONFIG_DIR / "loss").glob("*.yaml"))
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
-# Recipes for data that cannot be fetched here; tests/test_datasets.py trains them on fabricated
-# files.
-FABRICATED = ["sngan_cifar10"]
+# Recipes for data that cannot be fetched here (or a folder of one's own); tests/test_datasets.py
+# and tests/test_stylegan2_training.py train them on fabricated files.
+FABRICATED = ["sngan_cifar10", "stylegan2_cifar10", "stylegan2_folder"]
 
 
 @pytest.mark.parametrize("model", GAN_MODELS)

@@ -22,7 +22,7 @@ from gan.data.splits import limited, train_val_split, unpaired_split
 from gan.data.tensors import ImageTensorDataset, resize_images
 
 DATA_DIR_ENV = "GAN_DATA_DIR"
-RESOLUTIONS = (28, 32, 64)  # what the networks are built for
+RESOLUTIONS = (28, 32, 64, 128, 256)  # what the networks are built for (each its own subset)
 
 
 class DataNotFoundError(RuntimeError):

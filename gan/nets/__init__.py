@@ -6,6 +6,7 @@ from gan.nets.dcgan_tf import TFDCGANDiscriminator, TFDCGANGenerator
 from gan.nets.mlp import MLPDiscriminator, MLPGenerator
 from gan.nets.patchgan import PatchGAN
 from gan.nets.resnet import ResNetDiscriminator, ResNetGenerator
+from gan.nets.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 from gan.nets.unet import UNet
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "ProjectionDiscriminator",
     "ResNetDiscriminator",
     "ResNetGenerator",
+    "StyleGAN2Discriminator",
+    "StyleGAN2Generator",
     "TFDCGANDiscriminator",
     "TFDCGANGenerator",
     "UNet",
