@@ -60,6 +60,7 @@ from gan.metrics.scores import (
     frechet_distance,
 )
 from gan.metrics.spaces import FeatureSpace, load_feature_space
+from gan.module import truncation_psis
 from gan.tasks.callbacks import strip
 from gan.tasks.modules import ImageToImage
 
@@ -153,7 +154,11 @@ def checkpoint_set(cfg: DictConfig, spec: str) -> tuple[ImageSet, ImageSet]:
         model.generator_ema.use_statistics_of(model.generator)
     data = rebuild_data(checkpoint, spec, cfg.data_root)
     test = data.test_set
-    images = generate_images(model, cfg.n_samples, cfg.seed, reference_labels=test.labels)
+    psis = truncation_psis(cfg.truncation, getattr(model, "generator", None))
+    if len(psis) > 1:
+        raise ConfigError(f"truncation={cfg.truncation}: a sweep is for the ckpt_path= form")
+    images = generate_images(model, cfg.n_samples, cfg.seed, reference_labels=test.labels,
+                             truncation_psi=psis[0])  # fmt: skip
     n = min(cfg.n_samples, len(test))
     real = ImageSet(type(data).__name__, "dataset", test.images[:n], data=data,
                     second_real=real_training_images(data, n, cfg.seed))  # fmt: skip
@@ -262,8 +267,14 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     reference = reference_statistics(space, test.images[:n], cfg.cache_dir)
 
     start = time.perf_counter()
-    images = generate_images(model, cfg.n_samples, cfg.seed, reference_labels=test.labels)
-    results = evaluate_images(space, images, reference, metrics, cfg.k)
+    psis = truncation_psis(cfg.truncation, getattr(model, "generator", None))
+    sweep, images = [], None
+    for psi in psis:  # the first is the report's "model" (and grid); more: the truncation sweep
+        drawn = generate_images(model, cfg.n_samples, cfg.seed, reference_labels=test.labels,
+                                truncation_psi=psi)  # fmt: skip
+        sweep.append({"psi": psi, **evaluate_images(space, drawn, reference, metrics, cfg.k)})
+        images = drawn if images is None else images
+    results = {key: value for key, value in sweep[0].items() if key != "psi"}
     seconds = time.perf_counter() - start
     report = {
         "checkpoint": str(Path(cfg.ckpt_path).resolve()),
@@ -275,6 +286,10 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
         "model": results,
         "seconds": seconds,
     }
+    if psis != [1.0]:
+        report["truncation"] = psis[0]
+    if len(psis) > 1:
+        report["truncation_sweep"] = sweep
     if cfg.floor:
         report["real_floor"] = real_floor(data, space, reference, metrics, cfg.k, n, cfg.seed)
     if cfg.inception and space.name != "inception":
@@ -349,6 +364,14 @@ def print_report(report: dict) -> None:
         Console().print(table)
     if "saved_statistics" in report:
         print(f"wrote the statistics of {report['fake']} to {report['saved_statistics']}")
+    if "truncation_sweep" in report:
+        rows = report["truncation_sweep"]
+        sweep = Table("metric", title="truncation sweep")
+        for row in rows:
+            sweep.add_column(f"psi {row['psi']:g}", justify="right")
+        for name in (key for key in rows[0] if key != "psi"):
+            sweep.add_row(name, *(f"{row[name]:.4g}" for row in rows))
+        Console().print(sweep)
     if "inception" in report:
         fid, info = report["inception_fid"], report["inception"]
         print(f"Inception FID ({info['samples']} samples vs {info['samples']} test images): "

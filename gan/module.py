@@ -9,6 +9,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from gan.base import GenerativeModule, on_device
+from gan.config import ConfigError
 from gan.ema import EMA
 from gan.losses import AdversarialLoss, PathLengthPenalty
 from gan.nets.norm import has_batch_norm
@@ -188,11 +189,7 @@ class GAN(GenerativeModule):
         if self.generator_ema and self.generator_ema.batch_norm_stale:
             self.recalibrate_ema_batch_norm()
         generator = self.sampling_generator
-        if truncation_psi != 1 and not hasattr(generator, "mapping"):
-            raise ValueError(
-                f"truncation={truncation_psi}: truncation pulls a mapping network's w towards "
-                f"its average; {type(generator).__name__} has none (model=stylegan2 has)"
-            )
+        truncation_psis(truncation_psi, generator)
         was_training = generator.training
         generator.eval()
         if labels is None and self.num_classes:
@@ -317,6 +314,25 @@ class GAN(GenerativeModule):
             self.generator_ema.update(self.generator, self.images_seen - batch, batch)
         if self.logging_due(batch_idx):
             self.log("train/loss_g", loss_g.detach(), prog_bar=True)
+
+
+def truncation_psis(truncation: object, generator: nn.Module | None) -> list[float]:
+    """`truncation` (one psi, or a list of them for a sweep) as floats in [0, 1]. Anything but
+    psi = 1 needs a generator with a mapping network (StyleGAN2's); others are refused by name."""
+    listed = isinstance(truncation, Iterable) and not isinstance(truncation, str)
+    values = list(truncation) if listed else [truncation]
+    try:
+        psis = [float(psi) for psi in values]
+    except (TypeError, ValueError):
+        psis = []
+    if not psis or any(not 0 <= psi <= 1 for psi in psis):
+        raise ConfigError(f"truncation={truncation} is invalid: a psi in [0, 1], or a list of them")
+    if psis != [1.0] and not hasattr(generator, "mapping"):
+        raise ConfigError(
+            f"truncation={truncation}: truncation pulls a mapping network's w towards its "
+            f"average; {type(generator).__name__} has none (model=stylegan2 has)"
+        )
+    return psis
 
 
 def scale_for_lazy_regularisation(optimizer: Optimizer, interval: int) -> None:

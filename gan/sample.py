@@ -23,6 +23,7 @@ from gan.base import GenerativeModule
 from gan.checkpoints import read_checkpoint, rebuild_model
 from gan.config import ConfigError
 from gan.metrics.spaces import FeatureSpace, load_feature_space
+from gan.module import truncation_psis
 
 
 def load_model(ckpt_path: str | Path, device: str | torch.device = "cpu") -> GenerativeModule:
@@ -59,6 +60,7 @@ def samples_of_class(
     space: FeatureSpace | None,
     num_classes: int | None,
     max_draws: int | None = None,
+    truncation: float = 1.0,
 ) -> torch.Tensor:
     """`n` images (n, C, H, W) in [-1, 1] of class `label`. An unconditional model's samples
     are drawn until `space` has recognised `n`, at most `max_draws` of them (default
@@ -67,7 +69,8 @@ def samples_of_class(
         accepted = f"a class from 0 to {num_classes - 1}" if num_classes else "none: unlabelled"
         raise ConfigError(f"label={label} is invalid for this data set: {accepted}")
     if model.num_classes:
-        return model.generate(model.sample_noise(n), torch.full((n,), label, dtype=torch.long))
+        labels = torch.full((n,), label, dtype=torch.long)
+        return draw(model, model.sample_noise(n), labels, truncation)
     if space is None or space.num_classes is None:
         raise ConfigError(
             f"label={label}: this unconditional model's data set has no classifier to pick "
@@ -76,7 +79,7 @@ def samples_of_class(
     max_draws = max_draws or max(5_000, 50 * n)
     kept, drawn = [], 0
     while sum(len(k) for k in kept) < n and drawn < max_draws:
-        images = model.generate(model.sample_noise(500))
+        images = draw(model, model.sample_noise(500), None, truncation)
         drawn += len(images)
         kept.append(images[space.classify(images).to(images.device) == label].cpu())
     found = torch.cat(kept)
@@ -89,25 +92,46 @@ def samples_of_class(
     return found[:n]
 
 
+def draw(model: GenerativeModule, z: torch.Tensor, labels: torch.Tensor | None,
+         truncation: float) -> torch.Tensor:  # fmt: skip
+    """`model.generate`, with StyleGAN2's truncation psi where it is not 1."""
+    if truncation == 1:
+        return model.generate(z, labels)
+    return model.generate(z, labels, truncation_psi=truncation)
+
+
 def write_samples(
-    ckpt_path: str | Path, label: int | None, n: int, out: str | Path | None, seed: int = 0
+    ckpt_path: str | Path,
+    label: int | None,
+    n: int,
+    out: str | Path | None,
+    seed: int = 0,
+    truncation: float = 1.0,
 ) -> Path:
-    """Sample from a checkpoint and save the grid; return its path."""
+    """Sample from a checkpoint and save the grid; return its path. `truncation` (psi) < 1
+    pulls StyleGAN2's w towards its tracked average."""
     if n < 1:
         raise ConfigError(f"n={n} is invalid: an integer >= 1")
     torch.manual_seed(seed)
     model, space, num_classes = load_model_and_classes(ckpt_path)
+    psis = truncation_psis(truncation, getattr(model, "generator", None))
+    if len(psis) > 1:
+        raise ConfigError(f"truncation={truncation}: one psi per grid (gan.eval sweeps a list)")
+    truncation = psis[0]
     model.noise_seed = seed
     if label is not None:
-        images, nrow = samples_of_class(model, label, n, space, num_classes), 8
+        images, nrow = samples_of_class(model, label, n, space, num_classes, None, truncation), 8
     elif num_classes and num_classes <= 10 and (model.num_classes or space is not None):
         per_class = max(1, n // num_classes)
         images = torch.cat(
-            [samples_of_class(model, c, per_class, space, num_classes) for c in range(num_classes)]
+            [
+                samples_of_class(model, c, per_class, space, num_classes, None, truncation)
+                for c in range(num_classes)
+            ]
         )
         nrow = per_class
     else:  # no classes to show row by row
-        images, nrow = model.generate(model.sample_noise(n), _any_labels(model, n)), 8
+        images, nrow = draw(model, model.sample_noise(n), _any_labels(model, n), truncation), 8
     name = f"sample_digit{label if label is not None else 'all'}.png"
     path = Path(out) if out else Path(ckpt_path).resolve().parent.parent / "samples" / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +148,7 @@ def _any_labels(model: GenerativeModule, n: int) -> torch.Tensor | None:
 def main(cfg: DictConfig) -> None:
     try:
         label = cfg.label if cfg.label is not None else cfg.digit
-        path = write_samples(cfg.ckpt_path, label, cfg.n, cfg.out, cfg.seed)
+        path = write_samples(cfg.ckpt_path, label, cfg.n, cfg.out, cfg.seed, cfg.truncation)
     except (ConfigError, TooFewSamples) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

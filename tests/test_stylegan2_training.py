@@ -13,9 +13,12 @@ from hydra.utils import instantiate
 from PIL import Image
 
 from gan.config import ConfigError, validate_config
+from gan.eval import evaluate_checkpoint
+from gan.sample import write_samples
 from gan.train import train
 from tests.conftest import compose_config
 from tests.test_datasets import fabricate_cifar10
+from tests.test_eval_sets import eval_cfg
 
 pytestmark = pytest.mark.slow
 
@@ -130,3 +133,34 @@ def test_a_minibatch_std_group_that_does_not_cut_the_batch_is_refused(tmp_path):
     cfg = compose_config(["experiment=stylegan2_small", "data.batch_size=30"], tmp_path)
     with pytest.raises(ConfigError, match=r"mbstd_group_size=4 is invalid: data\.batch_size=30"):
         validate_config(cfg)
+
+
+def test_truncation_in_gan_eval_sweeps_fidelity_against_diversity_and_gan_sample_draws_it(
+    make_cfg, tmp_path
+):
+    """A conditional model, so that gan.sample's row per class needs no classifier to find
+    classes that an untrained generator rarely draws."""
+    cfg = make_cfg(*SMALL, "model.generator.num_classes=${data.num_classes}", shrink="stylegan2")
+    train(cfg)
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    report = evaluate_checkpoint(eval_cfg(f"ckpt_path={ckpt}", "n_samples=100", "floor=false",
+                                          "truncation=[1.0,0.7,0.0]", "metrics=[fid,classes]",
+                                          f"out_dir={tmp_path / 'eval'}"))  # fmt: skip
+    sweep = report["truncation_sweep"]
+    assert [row["psi"] for row in sweep] == [1.0, 0.7, 0.0]
+    assert sweep[2]["classes_covered"] == 1  # psi 0: every sample the average image
+    assert report["model"]["fid_mnist"] == sweep[0]["fid_mnist"]
+    grid = write_samples(ckpt, None, 16, tmp_path / "truncated.png", truncation=0.5)
+    assert grid.is_file()
+    with pytest.raises(ConfigError, match=r"truncation=1\.5 is invalid: a psi in \[0, 1\]"):
+        write_samples(ckpt, None, 4, tmp_path / "x.png", truncation=1.5)
+    with pytest.raises(ConfigError, match=r"one psi per grid"):
+        write_samples(ckpt, None, 4, tmp_path / "x.png", truncation=[0.5, 0.7])
+    dcgan = make_cfg(output_dir=tmp_path / "dcgan")
+    train(dcgan)
+    dcgan_ckpt = Path(dcgan.paths.output_dir) / "checkpoints" / "last.ckpt"
+    with pytest.raises(ConfigError, match=r"truncation=0\.5: .*DCGANGenerator has none"):
+        evaluate_checkpoint(eval_cfg(f"ckpt_path={dcgan_ckpt}", "truncation=0.5",
+                                     f"out_dir={tmp_path / 'e2'}"))  # fmt: skip
+    with pytest.raises(ConfigError, match=r"truncation=0\.5: .*has none \(model=stylegan2 has\)"):
+        write_samples(dcgan_ckpt, None, 4, tmp_path / "x.png", truncation=0.5)

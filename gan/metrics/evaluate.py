@@ -155,10 +155,13 @@ def generate_images(
     seed: int = 0,
     batch_size: int = 500,
     reference_labels: torch.Tensor | None = None,
+    truncation_psi: float = 1.0,
 ) -> torch.Tensor:
     """`n` images (n, 1, 28, 28) in [-1, 1] from `model.generate` (the EMA generator when there
     is one), from noise of their own seeded RNG so that training's RNGs are left untouched.
-    Conditional models get labels in the proportions of `reference_labels` (see labels_like)."""
+    Conditional models get labels in the proportions of `reference_labels` (see labels_like).
+    `truncation_psi` < 1: StyleGAN2's truncation (see gan.module.GAN.generate)."""
+    truncation = {} if truncation_psi == 1 else {"truncation_psi": truncation_psi}
     generator = torch.Generator().manual_seed(seed)
     z = torch.randn(n, model.latent_dim, generator=generator)
     labels = None
@@ -166,7 +169,9 @@ def generate_images(
         labels = labels_like(reference_labels, n, model.num_classes, seed)
     chunks = [
         model.generate(
-            z[i : i + batch_size], labels[i : i + batch_size] if labels is not None else None
+            z[i : i + batch_size],
+            labels[i : i + batch_size] if labels is not None else None,
+            **truncation,
         ).cpu()
         for i in range(0, n, batch_size)
     ]
