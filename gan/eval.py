@@ -154,11 +154,13 @@ def checkpoint_set(cfg: DictConfig, spec: str) -> tuple[ImageSet, ImageSet]:
         model.generator_ema.use_statistics_of(model.generator)
     data = rebuild_data(checkpoint, spec, cfg.data_root)
     test = data.test_set
-    psis = truncation_psis(cfg.truncation, getattr(model, "generator", None))
+    psis = truncation_psis(cfg.truncation, getattr(model, "generator", None), cfg.truncation_cutoff)
     if len(psis) > 1:
         raise ConfigError(f"truncation={cfg.truncation}: a sweep is for the ckpt_path= form")
-    images = generate_images(model, cfg.n_samples, cfg.seed, reference_labels=test.labels,
-                             truncation_psi=psis[0])  # fmt: skip
+    images = generate_images(
+        model, cfg.n_samples, cfg.seed, reference_labels=test.labels, truncation_psi=psis[0],
+        truncation_cutoff=cfg.truncation_cutoff,
+    )  # fmt: skip
     n = min(cfg.n_samples, len(test))
     real = ImageSet(type(data).__name__, "dataset", test.images[:n], data=data,
                     second_real=real_training_images(data, n, cfg.seed))  # fmt: skip
@@ -267,11 +269,13 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     reference = reference_statistics(space, test.images[:n], cfg.cache_dir)
 
     start = time.perf_counter()
-    psis = truncation_psis(cfg.truncation, getattr(model, "generator", None))
+    psis = truncation_psis(cfg.truncation, getattr(model, "generator", None), cfg.truncation_cutoff)
     sweep, images = [], None
     for psi in psis:  # the first is the report's "model" (and grid); more: the truncation sweep
-        drawn = generate_images(model, cfg.n_samples, cfg.seed, reference_labels=test.labels,
-                                truncation_psi=psi)  # fmt: skip
+        drawn = generate_images(
+            model, cfg.n_samples, cfg.seed, reference_labels=test.labels, truncation_psi=psi,
+            truncation_cutoff=cfg.truncation_cutoff,
+        )  # fmt: skip
         sweep.append({"psi": psi, **evaluate_images(space, drawn, reference, metrics, cfg.k)})
         images = drawn if images is None else images
     results = {key: value for key, value in sweep[0].items() if key != "psi"}
@@ -287,7 +291,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
         "seconds": seconds,
     }
     if psis != [1.0]:
-        report["truncation"] = psis[0]
+        report["truncation"] = {"psi": psis[0], "cutoff": cfg.truncation_cutoff}
     if len(psis) > 1:
         report["truncation_sweep"] = sweep
     if cfg.floor:

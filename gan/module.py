@@ -316,9 +316,13 @@ class GAN(GenerativeModule):
             self.log("train/loss_g", loss_g.detach(), prog_bar=True)
 
 
-def truncation_psis(truncation: object, generator: nn.Module | None) -> list[float]:
-    """`truncation` (one psi, or a list of them for a sweep) as floats in [0, 1]. Anything but
-    psi = 1 needs a generator with a mapping network (StyleGAN2's); others are refused by name."""
+def truncation_psis(
+    truncation: object, generator: nn.Module | None, cutoff: object = None
+) -> list[float]:
+    """`truncation` (one psi, or a list of them for a sweep) as floats in [0, 1], and `cutoff`
+    (None: every layer's w; else how many of the first ws are truncated) checked against the
+    generator. Anything but psi = 1 needs a mapping network (StyleGAN2's); others are refused
+    by name."""
     listed = isinstance(truncation, Iterable) and not isinstance(truncation, str)
     values = list(truncation) if listed else [truncation]
     try:
@@ -327,12 +331,26 @@ def truncation_psis(truncation: object, generator: nn.Module | None) -> list[flo
         psis = []
     if not psis or any(not 0 <= psi <= 1 for psi in psis):
         raise ConfigError(f"truncation={truncation} is invalid: a psi in [0, 1], or a list of them")
-    if psis != [1.0] and not hasattr(generator, "mapping"):
+    mapping = getattr(generator, "mapping", None)
+    if (psis != [1.0] or cutoff is not None) and mapping is None:
         raise ConfigError(
             f"truncation={truncation}: truncation pulls a mapping network's w towards its "
             f"average; {type(generator).__name__} has none (model=stylegan2 has)"
         )
+    if cutoff is not None and (
+        isinstance(cutoff, bool) or not isinstance(cutoff, int) or not 1 <= cutoff <= mapping.num_ws
+    ):
+        raise ConfigError(
+            f"truncation_cutoff={cutoff} is invalid: null (every w) or an integer from 1 to "
+            f"{mapping.num_ws}, this generator's number of ws"
+        )
     return psis
+
+
+def truncated(psi: float, cutoff: int | None) -> dict:
+    """`generate`'s keyword arguments for truncation psi (none at psi = 1, which every
+    generator takes)."""
+    return {} if psi == 1 else {"truncation_psi": psi, "truncation_cutoff": cutoff}
 
 
 def scale_for_lazy_regularisation(optimizer: Optimizer, interval: int) -> None:

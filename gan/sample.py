@@ -23,7 +23,7 @@ from gan.base import GenerativeModule
 from gan.checkpoints import read_checkpoint, rebuild_model
 from gan.config import ConfigError
 from gan.metrics.spaces import FeatureSpace, load_feature_space
-from gan.module import truncation_psis
+from gan.module import truncated, truncation_psis
 
 
 def load_model(ckpt_path: str | Path, device: str | torch.device = "cpu") -> GenerativeModule:
@@ -60,7 +60,7 @@ def samples_of_class(
     space: FeatureSpace | None,
     num_classes: int | None,
     max_draws: int | None = None,
-    truncation: float = 1.0,
+    truncation: dict | None = None,
 ) -> torch.Tensor:
     """`n` images (n, C, H, W) in [-1, 1] of class `label`. An unconditional model's samples
     are drawn until `space` has recognised `n`, at most `max_draws` of them (default
@@ -70,7 +70,7 @@ def samples_of_class(
         raise ConfigError(f"label={label} is invalid for this data set: {accepted}")
     if model.num_classes:
         labels = torch.full((n,), label, dtype=torch.long)
-        return draw(model, model.sample_noise(n), labels, truncation)
+        return model.generate(model.sample_noise(n), labels, **(truncation or {}))
     if space is None or space.num_classes is None:
         raise ConfigError(
             f"label={label}: this unconditional model's data set has no classifier to pick "
@@ -79,7 +79,7 @@ def samples_of_class(
     max_draws = max_draws or max(5_000, 50 * n)
     kept, drawn = [], 0
     while sum(len(k) for k in kept) < n and drawn < max_draws:
-        images = draw(model, model.sample_noise(500), None, truncation)
+        images = model.generate(model.sample_noise(500), None, **(truncation or {}))
         drawn += len(images)
         kept.append(images[space.classify(images).to(images.device) == label].cpu())
     found = torch.cat(kept)
@@ -92,14 +92,6 @@ def samples_of_class(
     return found[:n]
 
 
-def draw(model: GenerativeModule, z: torch.Tensor, labels: torch.Tensor | None,
-         truncation: float) -> torch.Tensor:  # fmt: skip
-    """`model.generate`, with StyleGAN2's truncation psi where it is not 1."""
-    if truncation == 1:
-        return model.generate(z, labels)
-    return model.generate(z, labels, truncation_psi=truncation)
-
-
 def write_samples(
     ckpt_path: str | Path,
     label: int | None,
@@ -107,17 +99,19 @@ def write_samples(
     out: str | Path | None,
     seed: int = 0,
     truncation: float = 1.0,
+    truncation_cutoff: int | None = None,
 ) -> Path:
     """Sample from a checkpoint and save the grid; return its path. `truncation` (psi) < 1
-    pulls StyleGAN2's w towards its tracked average."""
+    pulls StyleGAN2's w (of the first `truncation_cutoff` layers; all by default) towards its
+    tracked average."""
     if n < 1:
         raise ConfigError(f"n={n} is invalid: an integer >= 1")
     torch.manual_seed(seed)
     model, space, num_classes = load_model_and_classes(ckpt_path)
-    psis = truncation_psis(truncation, getattr(model, "generator", None))
+    psis = truncation_psis(truncation, getattr(model, "generator", None), truncation_cutoff)
     if len(psis) > 1:
         raise ConfigError(f"truncation={truncation}: one psi per grid (gan.eval sweeps a list)")
-    truncation = psis[0]
+    truncation = truncated(psis[0], truncation_cutoff)
     model.noise_seed = seed
     if label is not None:
         images, nrow = samples_of_class(model, label, n, space, num_classes, None, truncation), 8
@@ -131,7 +125,8 @@ def write_samples(
         )
         nrow = per_class
     else:  # no classes to show row by row
-        images, nrow = draw(model, model.sample_noise(n), _any_labels(model, n), truncation), 8
+        z, labels = model.sample_noise(n), _any_labels(model, n)
+        images, nrow = model.generate(z, labels, **truncation), 8
     name = f"sample_digit{label if label is not None else 'all'}.png"
     path = Path(out) if out else Path(ckpt_path).resolve().parent.parent / "samples" / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +143,8 @@ def _any_labels(model: GenerativeModule, n: int) -> torch.Tensor | None:
 def main(cfg: DictConfig) -> None:
     try:
         label = cfg.label if cfg.label is not None else cfg.digit
-        path = write_samples(cfg.ckpt_path, label, cfg.n, cfg.out, cfg.seed, cfg.truncation)
+        path = write_samples(cfg.ckpt_path, label, cfg.n, cfg.out, cfg.seed, cfg.truncation,
+                             cfg.truncation_cutoff)  # fmt: skip
     except (ConfigError, TooFewSamples) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

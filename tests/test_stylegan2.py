@@ -117,9 +117,12 @@ def test_truncation_psi_one_is_the_identity_and_zero_the_average_image():
         assert torch.equal(g(z, truncation_psi=1.0), g(z))
         average = g(z, truncation_psi=0.0)  # (4, 1, 32, 32): every z the same image
         assert torch.allclose(average, average[:1].expand_as(average), atol=1e-6)
-        w_avg = g.mapping.w_avg.expand(1, g.num_ws, -1)
-        assert torch.allclose(average[:1], g.image(w_avg), atol=1e-6)
+        w_avg = g.mapping.w_avg.expand(4, g.num_ws, -1)  # the same batch: the same kernels
+        assert torch.allclose(average, g.image(w_avg), atol=1e-6)
         assert not torch.allclose(g(z, truncation_psi=0.5), g(z))
+        ws, cut = g.ws(z), g.ws(z, truncation_psi=0.0, truncation_cutoff=2)  # (4, num_ws, w)
+        assert torch.equal(cut[:, 2:], ws[:, 2:])  # past the cutoff: untouched
+        assert torch.allclose(cut[:, :2], g.mapping.w_avg.expand(4, 2, -1))
 
 
 def test_style_mixing_takes_the_later_layers_from_a_second_z():

@@ -152,6 +152,10 @@ def test_truncation_in_gan_eval_sweeps_fidelity_against_diversity_and_gan_sample
     assert report["model"]["fid_mnist"] == sweep[0]["fid_mnist"]
     grid = write_samples(ckpt, None, 16, tmp_path / "truncated.png", truncation=0.5)
     assert grid.is_file()
+    coarse = write_samples(ckpt, 3, 4, tmp_path / "coarse.png", truncation=0.5, truncation_cutoff=4)
+    assert coarse.is_file()
+    with pytest.raises(ConfigError, match=r"truncation_cutoff=99 is invalid: .* from 1 to 8"):
+        write_samples(ckpt, None, 4, tmp_path / "x.png", truncation=0.5, truncation_cutoff=99)
     with pytest.raises(ConfigError, match=r"truncation=1\.5 is invalid: a psi in \[0, 1\]"):
         write_samples(ckpt, None, 4, tmp_path / "x.png", truncation=1.5)
     with pytest.raises(ConfigError, match=r"one psi per grid"):

@@ -27,6 +27,7 @@ from gan.metrics.scores import (
     precision_recall,
 )
 from gan.metrics.spaces import FeatureSpace
+from gan.module import truncated
 
 METRICS = ("fid", "kid", "is", "classes", "precision_recall", "modes", "mixture")
 
@@ -156,12 +157,13 @@ def generate_images(
     batch_size: int = 500,
     reference_labels: torch.Tensor | None = None,
     truncation_psi: float = 1.0,
+    truncation_cutoff: int | None = None,
 ) -> torch.Tensor:
     """`n` images (n, 1, 28, 28) in [-1, 1] from `model.generate` (the EMA generator when there
     is one), from noise of their own seeded RNG so that training's RNGs are left untouched.
     Conditional models get labels in the proportions of `reference_labels` (see labels_like).
     `truncation_psi` < 1: StyleGAN2's truncation (see gan.module.GAN.generate)."""
-    truncation = {} if truncation_psi == 1 else {"truncation_psi": truncation_psi}
+    truncation = truncated(truncation_psi, truncation_cutoff)
     generator = torch.Generator().manual_seed(seed)
     z = torch.randn(n, model.latent_dim, generator=generator)
     labels = None
