@@ -1,5 +1,5 @@
-"""Helpers behind notebooks/explore.ipynb: find a checkpoint, interpolate in latent space, sort
-samples by class, plot a run's curves and tabulate its metrics."""
+"""Helpers behind notebooks/explore.ipynb: find a checkpoint, interpolate in latent space (z, and
+StyleGAN2's w), sort samples by class, plot a run's curves and tabulate its metrics."""
 
 from __future__ import annotations
 
@@ -52,6 +52,35 @@ def interpolation(model: GenerativeModule, steps: int = 10, seed: int = 0) -> to
         return model.generate(path).cpu()
     labels = torch.arange(model.num_classes).repeat_interleave(steps)  # (classes * steps,)
     return model.generate(path.repeat(model.num_classes, 1), labels).cpu()
+
+
+@torch.no_grad()
+def w_interpolation(
+    model: GenerativeModule, steps: int = 10, seed: int = 0, truncation_psi: float = 1.0
+) -> torch.Tensor:
+    """StyleGAN2: images (rows * steps, C, H, W) along the straight line between the ws of two
+    seeded z (the mapping's w space is where StyleGAN interpolates linearly), one row, or one per
+    class for a conditional model; `truncation_psi` < 1 pulls both ends towards the average w.
+    Raises ValueError for a generator without a mapping network."""
+    generator = getattr(model, "sampling_generator", None)
+    if not hasattr(generator, "mapping"):
+        raise ValueError(
+            f"{type(generator).__name__} has no mapping network, so no w space: "
+            "interpolate in z with `interpolation`"
+        )
+    rng = torch.Generator().manual_seed(seed)
+    z0, z1 = torch.randn(2, model.latent_dim, generator=rng).to(model.device)
+    rows = model.num_classes or 1
+    labels = torch.arange(rows, device=model.device) if model.num_classes else None
+    was_training = generator.training
+    generator.eval()
+    w0 = generator.ws(z0.expand(rows, -1), labels, truncation_psi)  # (rows, num_ws, w_dim)
+    w1 = generator.ws(z1.expand(rows, -1), labels, truncation_psi)
+    t = torch.linspace(0, 1, steps, device=model.device).view(1, steps, 1, 1)
+    path = torch.lerp(w0.unsqueeze(1), w1.unsqueeze(1), t)  # (rows, steps, num_ws, w_dim)
+    images = generator.image(path.flatten(0, 1)).cpu()  # (rows * steps, C, H, W)
+    generator.train(was_training)
+    return images
 
 
 def by_class(

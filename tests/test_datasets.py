@@ -69,7 +69,7 @@ def test_other_sizes_are_refused_naming_the_supported_ones():
         DCGANGenerator(resolution=48)
     with pytest.raises(ValueError, match=r"resolution=28: this network is built for \(32,\)"):
         ResNetGenerator(resolution=28)
-    with pytest.raises(ValueError, match=r"resolution=48: choose one of \(28, 32, 64\)"):
+    with pytest.raises(ValueError, match=r"resolution=48: choose one of \(28, 32, 64, 128, 256\)"):
         MNISTDataModule(resolution=48)
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
-from gan.explore import by_class, find_checkpoint, interpolation, slerp
+from gan.explore import by_class, find_checkpoint, interpolation, slerp, w_interpolation
 from gan.sample import load_model_and_classes
 from gan.train import train
 
@@ -58,7 +58,9 @@ def test_find_checkpoint_picks_the_newest_last_ckpt(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("model", "logger"), [("dcgan", "wandb"), ("cdcgan", "csv")])
+@pytest.mark.parametrize(
+    ("model", "logger"), [("dcgan", "wandb"), ("cdcgan", "csv"), ("stylegan2", "csv")]
+)
 def test_explore_notebook_runs_on_a_fresh_checkpoint(make_cfg, model, logger):
     cfg = make_cfg(f"model={model}", f"logger={logger}")
     train(cfg)
@@ -69,6 +71,16 @@ def test_explore_notebook_runs_on_a_fresh_checkpoint(make_cfg, model, logger):
     assert num_classes == 10 and (space is None) == bool(loaded.num_classes)
     rows = 10 if loaded.num_classes else 1
     assert interpolation(loaded, steps=4).shape == (rows * 4, 1, 28, 28)
+    if model == "stylegan2":
+        assert w_interpolation(loaded, steps=4).shape == (4, 1, 28, 28)
+        g = loaded.sampling_generator.eval()
+        z = torch.randn(2, loaded.latent_dim, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            halfway = g.image(g.ws(z).mean(dim=0, keepdim=True))  # (1, 1, 28, 28): the mean w
+        assert torch.allclose(w_interpolation(loaded, steps=3)[1], halfway[0], atol=1e-5)
+    else:
+        with pytest.raises(ValueError, match="no mapping network, so no w space"):
+            w_interpolation(loaded)
     images, counts = by_class(loaded, space, num_classes, per_class=3, draws=50)
     assert images.shape == (30, 1, 28, 28)
     assert (counts is None) == bool(loaded.num_classes)
@@ -84,7 +96,8 @@ def test_explore_notebook_runs_on_a_fresh_checkpoint(make_cfg, model, logger):
     outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
     assert not [out for out in outputs if out.output_type == "error"]
     figures = [out for out in outputs if "image/png" in out.get("data", {})]
-    assert len(figures) == 4  # grid, interpolation, digit rows, curves
+    # grid, interpolation (in z, and in w for StyleGAN2), digit rows, curves
+    assert len(figures) == (5 if model == "stylegan2" else 4)
     text = "".join(out.get("text", "") for out in outputs)
     assert f"({'conditional' if loaded.num_classes else 'unconditional'})" in text
     tables = [
