@@ -1,4 +1,7 @@
-"""Training throughput of the default DCGAN, four ways, in one run: `python -m gan.bench`.
+"""Training throughput of the default DCGAN and of StyleGAN2, four ways each, in one run:
+`python -m gan.bench` (`--models dcgan,stylegan2`, the default; `stylegan2` is the CPU-sized
+`experiment=stylegan2_small` on MNIST, batch 32; `stylegan2_cifar10` is that recipe on CIFAR-10,
+batch 64, for a GPU).
 
 - plain: a plain PyTorch loop written like the classic tutorial (DataLoader, D step, G step
   reusing the D step's generated batch), on the project's networks, optimisers and data;
@@ -11,11 +14,14 @@
   `fast / plain-fast` is the cost of this project's framework at the hardware's limit.
 
 All four train the same networks from the same seed, with the same batch size and Adam settings,
-without an EMA generator (the plain loops have none), callbacks or loggers. Each way runs in its own
-process (so peak memory is its own): `warmup` steps, then `repeats` timed windows of `steps`
-steps; a way's figure is the median window. Prints a table and writes `bench.json`; with
-`--fid`, also the time of FID-MNIST on 10k generated samples and of Inception features (on a CPU
-the fast path beside the TorchScript reference; `--inception` alone times only Inception).
+without an EMA generator (the plain loops have none), callbacks or loggers. For StyleGAN2 the plain
+loops are written as StyleGAN2-ADA's training loop runs (`LazySteps`): a new z for the G step,
+lazy R1 every 16 D steps and path-length regularisation every 4 G steps, each a step of its own.
+Each way runs in its own process (so peak memory is its own): `warmup` steps, then `repeats` timed
+windows of `steps` steps; a way's figure is the median window. Prints a table and writes
+`bench.json`; with `--fid`, also the time of FID-MNIST on 10k generated samples and of Inception
+features (on a CPU the fast path beside the TorchScript reference; `--inception` alone times only
+Inception).
 """
 
 from __future__ import annotations
@@ -37,6 +43,12 @@ import torch
 from gan.machine import describe
 
 WAYS = ("plain", "lightning", "fast", "plain-fast")
+# model: (its config overrides, its batch size)
+MODELS = {
+    "dcgan": ([], 128),
+    "stylegan2": (["experiment=stylegan2_small"], 32),
+    "stylegan2_cifar10": (["experiment=stylegan2_cifar10"], 64),
+}
 FAST_WAYS = ("fast", "plain-fast")  # composed with the fast group
 QUICK = {"warmup": 3, "steps": 5, "repeats": 3}
 FULL = {"warmup": 10, "steps": 20, "repeats": 5}
@@ -45,15 +57,17 @@ FULL = {"warmup": 10, "steps": 20, "repeats": 5}
 # ---- one way, in a worker process ---------------------------------------------------------------
 
 
-def compose(device: str, batch_size: int, fast: bool, seed: int, extra: list[str] = ()):
-    """The project's training config for the benchmark: default DCGAN, no EMA."""
+def compose(device: str, batch_size: int, fast: bool, seed: int, extra: list[str] = (),
+            model: str = "dcgan"):  # fmt: skip
+    """The project's training config for the benchmark: `model` (a key of MODELS), no EMA."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     import gan.train  # noqa: F401  (registers the config resolvers)
     from gan.config import PROJECT_ROOT
 
-    overrides = [f"data.batch_size={batch_size}", f"seed={seed}", "ema=null", "logger=none"]
+    overrides = [*MODELS[model][0], f"data.batch_size={batch_size}", f"seed={seed}"]
+    overrides += ["ema=null", "logger=none"]
     overrides += [f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}"]
     if fast:
         overrides += [f"fast={'gpu' if device == 'cuda' else 'cpu'}", *extra]
@@ -88,8 +102,66 @@ class WindowClock:
         return [b - a for a, b in zip(self.times, self.times[1:], strict=False)]
 
 
+class LazySteps:
+    """What a hand-written StyleGAN2-ADA loop adds to the plain loops (nothing for DCGAN): a new
+    z for the G step (`fresh_noise_for_g`), lazy R1 after every `loss.r1_interval`-th D step and
+    path-length regularisation after every `interval`-th G step, each a step of its own, times
+    its interval, with the optimisers scaled as StyleGAN2-ADA scales them. The penalties are
+    gan.losses' plain PyTorch functions, run in float32 on the eager (uncompiled) networks."""
+
+    def __init__(self, cfg, device: str) -> None:
+        from hydra.utils import instantiate
+
+        self.fresh_noise = bool(cfg.model.get("fresh_noise_for_g"))
+        self.r1_gamma, self.r1_interval = float(cfg.loss.r1_gamma), int(cfg.loss.r1_interval)
+        if self.r1_gamma > 0 and self.r1_interval == 1:
+            raise ValueError("the plain loops run R1 lazily only (loss.r1_interval > 1)")
+        path_length = cfg.model.get("path_length")
+        self.path_length = instantiate(path_length).to(device) if path_length else None
+        self.d_steps = self.g_steps = 0
+
+    def scale(self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer) -> None:
+        from gan.module import scale_for_lazy_regularisation
+
+        if self.path_length is not None:
+            scale_for_lazy_regularisation(opt_g, self.path_length.interval)
+        if self.r1_gamma > 0:
+            scale_for_lazy_regularisation(opt_d, self.r1_interval)
+
+    def after_d_step(self, critic: Callable, real: torch.Tensor, opt_d) -> None:
+        from gan.losses import r1_penalty
+
+        if self.r1_gamma > 0 and self.d_steps % self.r1_interval == 0:
+            with torch.autocast(real.device.type, enabled=False):
+                penalty = r1_penalty(critic, real.float(), self.r1_gamma) * self.r1_interval
+            opt_d.zero_grad(set_to_none=True)
+            penalty.backward()
+            opt_d.step()
+        self.d_steps += 1
+
+    def after_g_step(self, generator, z: torch.Tensor, labels: torch.Tensor | None, opt_g) -> None:
+        if self.path_length is not None and self.g_steps % self.path_length.interval == 0:
+            penalty = self.path_length(generator, z, labels)
+            opt_g.zero_grad(set_to_none=True)
+            penalty.backward()
+            opt_g.step()
+        self.g_steps += 1
+
+
+def conditional(cfg) -> bool:
+    return bool(cfg.model.generator.get("num_classes"))
+
+
+def given_labels(net: Callable, cfg) -> Callable:
+    """labels -> the network as a function of its input alone: `net(x, labels)` for a
+    conditional model, `net(x)` for an unconditional one."""
+    if conditional(cfg):
+        return lambda labels: lambda x: net(x, labels)
+    return lambda labels: net
+
+
 def plain_loop(cfg, device: str, clock: WindowClock) -> None:
-    """The tutorial's loop on the project's networks, optimisers and data."""
+    """The tutorial's loop on the project's networks, optimisers and data (with `LazySteps`)."""
     from hydra.utils import instantiate
     from torch import nn
     from torch.utils.data import DataLoader
@@ -105,25 +177,34 @@ def plain_loop(cfg, device: str, clock: WindowClock) -> None:
     discriminator = instantiate(cfg.model.discriminator).to(device)
     opt_g = instantiate(cfg.model.optimizer_g)(generator.parameters())
     opt_d = instantiate(cfg.model.optimizer_d)(discriminator.parameters())
+    lazy = LazySteps(cfg, device)
+    lazy.scale(opt_g, opt_d)
     criterion = nn.BCEWithLogitsLoss()
-    latent_dim = cfg.model.latent_dim
+    latent_dim, with_labels = cfg.model.latent_dim, conditional(cfg)
+    g_of, d_of = given_labels(generator, cfg), given_labels(discriminator, cfg)
+
     while True:
-        for real, _ in loader:
-            real = real.to(device, non_blocking=True)  # (B, 1, 28, 28)
+        for real, labels in loader:
+            real = real.to(device, non_blocking=True)  # (B, C, H, W)
+            labels = labels.to(device, non_blocking=True)  # (B,)
             batch = real.shape[0]
             ones = torch.ones(batch, device=device)
             zeros = torch.zeros(batch, device=device)
-            fake = generator(torch.randn(batch, latent_dim, device=device))
+            g, d = g_of(labels), d_of(labels)
+            fake = g(torch.randn(batch, latent_dim, device=device))
             opt_d.zero_grad(set_to_none=True)
-            loss_d = criterion(discriminator(real), ones) + criterion(
-                discriminator(fake.detach()), zeros
-            )
+            loss_d = criterion(d(real), ones) + criterion(d(fake.detach()), zeros)
             loss_d.backward()
             opt_d.step()
+            lazy.after_d_step(d, real, opt_d)
+            if lazy.fresh_noise:
+                fake = g(torch.randn(batch, latent_dim, device=device))
             opt_g.zero_grad(set_to_none=True)
-            loss_g = criterion(discriminator(fake), ones)
+            loss_g = criterion(d(fake), ones)
             loss_g.backward()
             opt_g.step()
+            z = torch.randn(batch, latent_dim, device=device)
+            lazy.after_g_step(generator, z, labels if with_labels else None, opt_g)
             if clock.tick():
                 return
 
@@ -135,7 +216,8 @@ def autocast_dtype(precision: str) -> torch.dtype | None:
 
 def plain_fast_loop(cfg, device: str, clock: WindowClock) -> None:
     """The fast path without the framework: the same networks, optimisers (fused on a GPU),
-    precision, memory layout and compile mode as `fast`, written as one tight loop."""
+    precision, memory layout and compile mode as `fast`, written as one tight loop (with
+    `LazySteps`)."""
     import torch.nn.functional as F
     from hydra.utils import instantiate
 
@@ -144,15 +226,21 @@ def plain_fast_loop(cfg, device: str, clock: WindowClock) -> None:
     data = instantiate(cfg.data)
     data.setup("fit")
     images = data.train_set.images.to(device)  # (N, C, H, W) uint8, moved once
+    all_labels = data.train_set.labels.to(device)  # (N,)
     layout = torch.channels_last if cfg.model.channels_last else torch.contiguous_format
     generator = instantiate(cfg.model.generator).to(device)  # default layout, as in gan.module
     discriminator = instantiate(cfg.model.discriminator).to(device, memory_format=layout)
     opt_g = instantiate(cfg.model.optimizer_g)(generator.parameters())
     opt_d = instantiate(cfg.model.optimizer_d)(discriminator.parameters())
+    lazy = LazySteps(cfg, device)
+    lazy.scale(opt_g, opt_d)
     g, d = generator, discriminator
     if cfg.model.compile_mode:
         g = torch.compile(generator, mode=cfg.model.compile_mode)
         d = torch.compile(discriminator, mode=cfg.model.compile_mode)
+    with_labels = conditional(cfg)
+    g_of, d_of = given_labels(g, cfg), given_labels(d, cfg)
+    eager_d = given_labels(discriminator, cfg)  # R1's double backward runs eagerly
     dtype = autocast_dtype(cfg.trainer.precision)
     scaler = torch.amp.GradScaler(device, enabled=dtype == torch.float16)
     batch, latent_dim = cfg.data.batch_size, cfg.model.latent_dim
@@ -162,29 +250,39 @@ def plain_fast_loop(cfg, device: str, clock: WindowClock) -> None:
     def autocast():
         return torch.autocast(device, dtype=dtype or torch.float32, enabled=dtype is not None)
 
+    def noise():
+        return torch.randn(batch, latent_dim, device=device)
+
     while True:
         order = torch.randperm(len(images), device=device)
         for start in range(0, len(images) - batch + 1, batch):
-            real = images[order[start : start + batch]]  # (B, C, H, W) uint8
+            index = order[start : start + batch]
+            real = images[index]  # (B, C, H, W) uint8
             real = real.float().div_(127.5).sub_(1.0).contiguous(memory_format=layout)
+            labels = all_labels[index]  # (B,)
             with autocast():
-                fake = g(torch.randn(batch, latent_dim, device=device))  # (B, 1, 28, 28)
+                fake = g_of(labels)(noise())  # (B, C, H, W)
                 fake = fake.contiguous(memory_format=layout)
-                real_scores, fake_scores = d(real), d(fake.detach())  # (B,), (B,)
+                real_scores = d_of(labels)(real)  # (B,)
+                fake_scores = d_of(labels)(fake.detach())  # (B,)
             loss_d = F.binary_cross_entropy_with_logits(real_scores.float(), ones)
             loss_d = loss_d + F.binary_cross_entropy_with_logits(fake_scores.float(), zeros)
             opt_d.zero_grad(set_to_none=True)
             scaler.scale(loss_d).backward()
             scaler.step(opt_d)
+            lazy.after_d_step(eager_d(labels), real, opt_d)
             discriminator.requires_grad_(False)  # the G step needs no gradients for D
             with autocast():
-                fake_scores = d(fake)
+                if lazy.fresh_noise:
+                    fake = g_of(labels)(noise()).contiguous(memory_format=layout)
+                fake_scores = d_of(labels)(fake)
             loss_g = F.binary_cross_entropy_with_logits(fake_scores.float(), ones)
             opt_g.zero_grad(set_to_none=True)
             scaler.scale(loss_g).backward()
             scaler.step(opt_g)
             scaler.update()
             discriminator.requires_grad_(True)
+            lazy.after_g_step(generator, noise(), labels if with_labels else None, opt_g)
             if clock.tick():
                 return
 
@@ -233,15 +331,16 @@ def peak_memory_mb(device: str) -> float:
 
 
 def run_way(way: str, device: str, batch_size: int, warmup: int, steps: int, repeats: int,
-            seed: int, fast_overrides: list[str] = ()) -> dict:  # fmt: skip
+            seed: int, fast_overrides: list[str] = (), model: str = "dcgan") -> dict:  # fmt: skip
     """Measure one way in this process."""
-    cfg = compose(device, batch_size, fast=way in FAST_WAYS, seed=seed, extra=fast_overrides)
+    cfg = compose(device, batch_size, way in FAST_WAYS, seed, fast_overrides, model)
     clock = WindowClock(device, warmup, steps, repeats)
     started = time.perf_counter()
     LOOPS[way](cfg, device, clock)
     windows = clock.windows()
     median = statistics.median(windows)
     return {
+        "model": model,
         "way": way,
         "batch_size": batch_size,
         "images_per_s": steps * batch_size / median,
@@ -368,25 +467,27 @@ def machine() -> dict:
 
 
 def table(results: list[dict]) -> str:
-    """Markdown: one row per (batch size, way), with each way's ratio to plain and to plain-fast
-    at that size."""
+    """Markdown: one row per (model, batch size, way), with each way's ratio to plain and to
+    plain-fast for that model and size."""
 
-    def by_size(way: str) -> dict[int, float]:
-        return {r["batch_size"]: r["images_per_s"] for r in results if r["way"] == way}
+    def by_run(way: str) -> dict[tuple[str, int], float]:
+        return {
+            (r["model"], r["batch_size"]): r["images_per_s"] for r in results if r["way"] == way
+        }
 
-    plain, plain_fast = by_size("plain"), by_size("plain-fast")
+    plain, plain_fast = by_run("plain"), by_run("plain-fast")
 
-    def ratio(r: dict, base: dict[int, float]) -> str:
-        size = r["batch_size"]
-        return f"{r['images_per_s'] / base[size]:.2f}" if size in base else "–"
+    def ratio(r: dict, base: dict[tuple[str, int], float]) -> str:
+        run = (r["model"], r["batch_size"])
+        return f"{r['images_per_s'] / base[run]:.2f}" if run in base else "–"
 
-    header = "| batch | way | precision | images/s | ms/step | peak memory (MB) | x plain "
-    lines = [header + "| x plain-fast |", "|---:|---|---|---:|---:|---:|---:|---:|"]
+    header = "| model | batch | way | precision | images/s | ms/step | peak memory (MB) | x plain "
+    lines = [header + "| x plain-fast |", "|---|---:|---|---|---:|---:|---:|---:|---:|"]
     for r in results:
         lines.append(
-            f"| {r['batch_size']} | {r['way']} | {r['precision']} | {r['images_per_s']:,.0f} | "
-            f"{r['ms_per_step']:.1f} | {r['peak_memory_mb']:,.0f} | {ratio(r, plain)} | "
-            f"{ratio(r, plain_fast)} |"
+            f"| {r['model']} | {r['batch_size']} | {r['way']} | {r['precision']} | "
+            f"{r['images_per_s']:,.1f} | {r['ms_per_step']:.1f} | {r['peak_memory_mb']:,.0f} | "
+            f"{ratio(r, plain)} | {ratio(r, plain_fast)} |"
         )
     return "\n".join(lines)
 
@@ -396,7 +497,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="a short run (under a minute on a CPU)"
     )
-    parser.add_argument("--batch-sizes", default="128", help="comma-separated, e.g. 64,128,256")
+    parser.add_argument(
+        "--models", default="dcgan,stylegan2", help=f"any of {','.join(MODELS)}, comma-separated"
+    )
+    parser.add_argument(
+        "--batch-sizes", help="comma-separated, e.g. 64,128,256, for every model (default: each "
+        "model's own: dcgan 128, stylegan2 32, stylegan2_cifar10 64)",
+    )  # fmt: skip
     parser.add_argument("--ways", default=",".join(WAYS), help=f"any of {','.join(WAYS)}")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--warmup", type=int, help="untimed steps first (default 10; quick 3)")
@@ -439,13 +546,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ways = args.ways.split(",")
     if unknown := [w for w in ways if w not in WAYS]:
         parser.error(f"--ways: unknown {unknown}; choose from {list(WAYS)}")
+    models = args.models.split(",")
+    if unknown := [m for m in models if m not in MODELS]:
+        parser.error(f"--models: unknown {unknown}; choose from {list(MODELS)}")
     try:
-        sizes = [int(b) for b in args.batch_sizes.split(",")]
+        sizes = [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else None
     except ValueError:
         parser.error(f"--batch-sizes={args.batch_sizes!r}: comma-separated integers")
-    if any(b < 1 for b in sizes) or min(args.warmup, args.steps, args.repeats) < 1:
+    if any(b < 1 for b in sizes or []) or min(args.warmup, args.steps, args.repeats) < 1:
         parser.error("batch sizes, --warmup, --steps and --repeats must be >= 1")
-    args.way_list, args.size_list = ways, sizes
+    args.way_list, args.model_list = ways, models
+    args.runs = [(m, b) for m in models for b in (sizes or [MODELS[m][1]])]
     return args
 
 
@@ -461,10 +572,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(timing))
         return 0
     if args.worker:
-        size = args.size_list[0]
+        ((model, size),) = args.runs
         result = run_way(
             args.worker, args.device, size, args.warmup, args.steps, args.repeats, args.seed,
-            args.fast_overrides.split(),
+            args.fast_overrides.split(), model,
         )  # fmt: skip
         print(json.dumps(result))
         return 0
@@ -472,10 +583,11 @@ def main(argv: list[str] | None = None) -> int:
     timing = ["--warmup", str(args.warmup), "--steps", str(args.steps)]
     timing += ["--repeats", str(args.repeats), "--fast-overrides", args.fast_overrides]
     results = []
-    for size in args.size_list:
+    for model, size in args.runs:
         for way in args.way_list:
-            print(f"{way}, batch {size} ...", file=sys.stderr, flush=True)
-            results.append(in_worker(args, "--worker", way, "--batch-sizes", str(size), *timing))
+            print(f"{model}, {way}, batch {size} ...", file=sys.stderr, flush=True)
+            run = ["--models", model, "--batch-sizes", str(size)]
+            results.append(in_worker(args, "--worker", way, *run, *timing))
     report = {
         "machine": machine(),
         "device": args.device,

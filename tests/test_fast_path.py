@@ -111,22 +111,36 @@ def test_fast_gpu_config_asks_for_fused_adam_and_cudnn_benchmark(tmp_path):
 @pytest.mark.slow
 def test_bench_measures_every_way_and_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    args = ["--device", "cpu", "--batch-sizes", "32", "--warmup", "1", "--steps", "2"]
-    args += ["--repeats", "2", "--fast-overrides", "model.compile_mode=null", "--out", str(out)]
+    args = ["--device", "cpu", "--models", "dcgan,stylegan2", "--batch-sizes", "32"]
+    args += ["--warmup", "1", "--steps", "2", "--repeats", "2"]
+    args += ["--fast-overrides", "model.compile_mode=null", "--out", str(out)]
     assert bench_main(args) == 0
     report = json.loads(out.read_text())
-    assert [r["way"] for r in report["results"]] == ["plain", "lightning", "fast", "plain-fast"]
+    ways = ["plain", "lightning", "fast", "plain-fast"]
+    assert [(r["model"], r["way"]) for r in report["results"]] == [
+        (model, way) for model in ("dcgan", "stylegan2") for way in ways
+    ]
     for result in report["results"]:
         assert result["batch_size"] == 32 and result["images_per_s"] > 0
         assert len(result["window_images_per_s"]) == 2
         assert result["peak_memory_mb"] > 0
     assert report["machine"]["torch"] == torch.__version__
-    assert "| 32 | fast |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| dcgan | 32 | fast |" in printed and "| stylegan2 | 32 | plain-fast |" in printed
+
+
+def test_bench_runs_each_model_at_its_own_batch_size_unless_told():
+    from gan.bench import parse_args
+
+    assert parse_args([]).runs == [("dcgan", 128), ("stylegan2", 32)]
+    assert parse_args(["--models", "stylegan2_cifar10"]).runs == [("stylegan2_cifar10", 64)]
+    told = parse_args(["--models", "dcgan,stylegan2", "--batch-sizes", "16,64"]).runs
+    assert told == [("dcgan", 16), ("dcgan", 64), ("stylegan2", 16), ("stylegan2", 64)]
 
 
 @pytest.mark.parametrize(
     "args",
-    [["--ways", "plain,turbo"], ["--batch-sizes", "64,x"], ["--steps", "0"]],
+    [["--ways", "plain,turbo"], ["--batch-sizes", "64,x"], ["--steps", "0"], ["--models", "sg3"]],
 )
 def test_bench_refuses_bad_arguments(args, capsys):
     with pytest.raises(SystemExit):
