@@ -14,7 +14,7 @@ from gan.ema import EMA, half_life_decay
 from gan.losses import NonSaturatingLoss, PathLengthPenalty, r1_penalty
 from gan.module import GAN
 from gan.nets.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
-from gan.nets.stylegan2_layers import modulated_conv2d
+from gan.nets.stylegan2_layers import fir_filter, modulated_conv2d
 from tests.conftest import fit_on_random_images
 
 WITNESS = Path(__file__).parent / "data" / "stylegan2_witness.pt"
@@ -106,6 +106,20 @@ def test_demodulation_gives_unit_output_variance_for_unit_input_variance():
         assert (std.mean() - 1).abs() < 0.01 and (std - 1).abs().max() < 0.06
     undemodulated = modulated_conv2d(x, weight, styles, padding=1, demodulate=False)
     assert undemodulated.std() > 10
+
+
+@pytest.mark.parametrize("up", [1, 2])
+def test_the_fused_and_the_shared_modulated_convolution_agree(up):
+    """Eval on a GPU runs the grouped (fused) convolution, training and a CPU the shared one."""
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 8, 8, 8, generator=generator)
+    weight = torch.randn(5, 8, 3, 3, generator=generator)
+    styles = torch.randn(3, 8, generator=generator)
+    common = dict(up=up, padding=1, resample_filter=fir_filter(), flip_weight=up == 1)
+    fused = modulated_conv2d(x, weight, styles, fused=True, **common)
+    shared = modulated_conv2d(x, weight, styles, fused=False, **common)
+    assert fused.shape == (3, 5, 8 * up, 8 * up)
+    torch.testing.assert_close(fused, shared, atol=1e-5, rtol=1e-5)
 
 
 def test_truncation_psi_one_is_the_identity_and_zero_the_average_image():
