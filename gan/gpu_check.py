@@ -2,11 +2,14 @@
 
 Runs, each step in its own process with its own time limit (in all under 8 minutes on one GPU):
 1. `epoch`: one epoch of the default DCGAN with `trainer=gpu fast=gpu` and the default callbacks;
-2. `bench`: `gan.bench --device cuda`, every way at batch 128;
+2. `bench`: `gan.bench --device cuda --models dcgan`, every way at batch 128;
 3. `bench-large`: `fast` and `plain-fast` at larger batches (the GPU's best batch size);
 4. `inception`: Inception features of 50,000 images, timed (exact fp32, and TF32);
 5. `tests`: the test suite's `gpu` marker (tests/test_gpu.py: every loss on the fast path,
-   including `experiment=tutorial`; checkpoints moved GPU -> CPU and CPU -> GPU).
+   including `experiment=tutorial`; StyleGAN2's small recipe; checkpoints moved GPU -> CPU and
+   CPU -> GPU);
+6. `bench-stylegan2`: `gan.bench --models stylegan2` (its small recipe, batch 32), every way,
+   last, so that it never takes the tests' time.
 `--only epoch,bench` runs some of them.
 
 Writes `gpu_check.json` (one record per step: status, seconds, figures) and `gpu_check.log`
@@ -34,7 +37,7 @@ from gan.config import PROJECT_ROOT
 from gan.machine import cpu_name
 
 NO_GPU = "no CUDA device here: skipped"
-STEP_KEYS = ("epoch", "bench", "bench-large", "inception", "tests")
+STEP_KEYS = ("epoch", "bench", "bench-large", "inception", "tests", "bench-stylegan2")
 BUDGET_S = 470  # the whole check, so that it ends within 8 minutes with the start-up
 MIN_STEP_S = 15  # a step that would get less time than this is skipped
 
@@ -77,7 +80,8 @@ def plan(out: Path, work: Path, inception_file: Path | None) -> list[Step]:
     python = shlex.quote(sys.executable) + " -m"
     epoch_dir = work / "epoch"
     q = shlex.quote
-    bench = f"{python} gan.bench --device cuda"
+    bench = f"{python} gan.bench --device cuda --models dcgan"
+    bench_stylegan2 = f"{python} gan.bench --device cuda --models stylegan2"
     inception = f"--inception-file {q(str(inception_file))}" if inception_file else ""
 
     def command(line: str) -> list[str]:
@@ -123,6 +127,16 @@ def plan(out: Path, work: Path, inception_file: Path | None) -> list[Step]:
             command(f"{python} pytest tests/test_gpu.py -m gpu -q -rs -p no:cacheprovider"),
             timeout_s=240,  # 16 tests, each compiling its networks: 81 s for 11 on an H100
             needs_gpu=False,
+        ),
+        Step(
+            "bench-stylegan2",
+            "bench, StyleGAN2's small recipe, every way, batch 32",
+            command(
+                f"{bench_stylegan2} --warmup 5 --steps 10 --repeats 3 "
+                f"--out {q(str(out / 'bench_stylegan2.json'))}"
+            ),
+            timeout_s=150,
+            result_file=out / "bench_stylegan2.json",
         ),
     ]
 

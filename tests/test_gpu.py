@@ -45,6 +45,20 @@ def test_every_loss_trains_on_the_gpu_fast_path(make_cfg, name):
         assert math.isfinite(metrics[key]), key
 
 
+def test_stylegan2_trains_on_the_gpu_fast_path(make_cfg):
+    """The small recipe under compile, bf16 autocast, fused Adam and device data: 17 batches, so
+    lazy R1 runs twice (the double backward eagerly) and path length five times."""
+    batches = 17
+    cfg = make_cfg(
+        "experiment=stylegan2_small", "fast=gpu", *ON_GPU, f"trainer.limit_train_batches={batches}",
+        "trainer.max_epochs=1", shrink="stylegan2",
+    )  # fmt: skip
+    metrics = train(cfg)
+    assert metrics["d_steps"] == metrics["g_steps"] == batches
+    for key in ("train/loss_d", "train/loss_g", "train/path_length", "val/fid_mnist"):
+        assert math.isfinite(metrics[key]), key
+
+
 # The mode-collapse remedies on the GPU: packing (along channels, and along features for the
 # MLP), the minibatch standard deviation and DiffAugment's random transforms, on Stacked MNIST under
 # compile and autocast (fast=gpu), and packing on a 2-D mixture (no fast path: its points are not

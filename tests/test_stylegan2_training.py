@@ -46,6 +46,17 @@ def test_the_small_recipe_trains_on_mnist_with_the_default_callbacks(make_cfg):
     )
 
 
+def test_the_fast_cpu_path_trains_the_small_recipe(make_cfg):
+    """Device data and channels-last D, bf16 autocast where the CPU has AMX (else fp32): R1 and
+    path length (the first step's) run in float32 beside it."""
+    cfg = make_cfg(*SMALL, "fast=cpu", "trainer.max_epochs=1", shrink="stylegan2")
+    assert cfg.data.on_device and cfg.model.channels_last
+    metrics = train(cfg)
+    assert metrics["d_steps"] == metrics["g_steps"] == 6  # 96 images, batches of 16
+    for key in ("train/loss_d", "train/loss_g", "train/path_length", "val/fid_mnist"):
+        assert math.isfinite(metrics[key]), key
+
+
 def test_a_conditional_stylegan2_maps_the_classes_in_both_networks(make_cfg):
     cfg = make_cfg(*SMALL, "model.generator.num_classes=${data.num_classes}", shrink="stylegan2")
     metrics = train(cfg)
