@@ -56,8 +56,9 @@ sweep: install data
 report: install
 	$(BIN)/python -m gan.report "$${DIR:-$$(ls -td multirun/*/*/ | head -1)}"
 
-# Throughput of plain PyTorch vs Lightning vs the fast path, and the time of FID-MNIST on 10k
-# samples; writes bench.json. `make bench ARGS=--quick` for a run under a minute.
+# Throughput of plain PyTorch vs Lightning vs the fast path for DCGAN and StyleGAN2, and the time
+# of FID-MNIST on 10k samples; writes bench.json. `make bench ARGS="--quick --models dcgan"` for a
+# run under a minute.
 bench: install data
 	$(BIN)/python -m gan.bench --fid $(ARGS)
 

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -139,9 +140,10 @@ class LazySteps:
             opt_d.step()
         self.d_steps += 1
 
-    def after_g_step(self, generator, z: torch.Tensor, labels: torch.Tensor | None, opt_g) -> None:
+    def after_g_step(self, generator, noise: Callable[[], torch.Tensor],
+                     labels: torch.Tensor | None, opt_g) -> None:  # fmt: skip
         if self.path_length is not None and self.g_steps % self.path_length.interval == 0:
-            penalty = self.path_length(generator, z, labels)
+            penalty = self.path_length(generator, noise(), labels)
             opt_g.zero_grad(set_to_none=True)
             penalty.backward()
             opt_g.step()
@@ -203,8 +205,8 @@ def plain_loop(cfg, device: str, clock: WindowClock) -> None:
             loss_g = criterion(d(fake), ones)
             loss_g.backward()
             opt_g.step()
-            z = torch.randn(batch, latent_dim, device=device)
-            lazy.after_g_step(generator, z, labels if with_labels else None, opt_g)
+            noise = partial(torch.randn, batch, latent_dim, device=device)
+            lazy.after_g_step(generator, noise, labels if with_labels else None, opt_g)
             if clock.tick():
                 return
 
@@ -282,7 +284,7 @@ def plain_fast_loop(cfg, device: str, clock: WindowClock) -> None:
             scaler.step(opt_g)
             scaler.update()
             discriminator.requires_grad_(True)
-            lazy.after_g_step(generator, noise(), labels if with_labels else None, opt_g)
+            lazy.after_g_step(generator, noise, labels if with_labels else None, opt_g)
             if clock.tick():
                 return
 
@@ -495,7 +497,7 @@ def table(results: list[dict]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gan.bench", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--quick", action="store_true", help="a short run (under a minute on a CPU)"
+        "--quick", action="store_true", help="a short run (DCGAN alone: under a minute on a CPU)"
     )
     parser.add_argument(
         "--models", default="dcgan,stylegan2", help=f"any of {','.join(MODELS)}, comma-separated"
@@ -555,7 +557,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--batch-sizes={args.batch_sizes!r}: comma-separated integers")
     if any(b < 1 for b in sizes or []) or min(args.warmup, args.steps, args.repeats) < 1:
         parser.error("batch sizes, --warmup, --steps and --repeats must be >= 1")
-    args.way_list, args.model_list = ways, models
+    args.way_list = ways
     args.runs = [(m, b) for m in models for b in (sizes or [MODELS[m][1]])]
     return args
 
