@@ -105,17 +105,18 @@ class WindowClock:
 
 class LazySteps:
     """What a hand-written StyleGAN2-ADA loop adds to the plain loops (nothing for DCGAN): a new
-    z for the G step (`fresh_noise_for_g`), lazy R1 after every `loss.r1_interval`-th D step and
-    path-length regularisation after every `interval`-th G step, each a step of its own, times
-    its interval, with the optimisers scaled as StyleGAN2-ADA scales them. The penalties are
-    gan.losses' plain PyTorch functions, run in float32 on the eager (uncompiled) networks."""
+    z for the G step (`fresh_noise_for_g`), lazy R1 and path-length regularisation, each a step
+    of its own, times its interval, with the optimisers scaled as StyleGAN2-ADA scales them. When
+    they are due and what they compute is the loss's and the penalty's own (`lazy_r1_due`,
+    `lazy_r1_penalty` in float32, `PathLengthPenalty.due`): plain PyTorch, run on the eager
+    (uncompiled) networks."""
 
     def __init__(self, cfg, device: str) -> None:
         from hydra.utils import instantiate
 
         self.fresh_noise = bool(cfg.model.get("fresh_noise_for_g"))
-        self.r1_gamma, self.r1_interval = float(cfg.loss.r1_gamma), int(cfg.loss.r1_interval)
-        if self.r1_gamma > 0 and self.r1_interval == 1:
+        self.loss = instantiate(cfg.loss)
+        if self.loss.r1_gamma > 0 and not self.loss.lazy_r1:
             raise ValueError("the plain loops run R1 lazily only (loss.r1_interval > 1)")
         path_length = cfg.model.get("path_length")
         self.path_length = instantiate(path_length).to(device) if path_length else None
@@ -126,15 +127,12 @@ class LazySteps:
 
         if self.path_length is not None:
             scale_for_lazy_regularisation(opt_g, self.path_length.interval)
-        if self.r1_gamma > 0:
-            scale_for_lazy_regularisation(opt_d, self.r1_interval)
+        if self.loss.lazy_r1:
+            scale_for_lazy_regularisation(opt_d, self.loss.r1_interval)
 
     def after_d_step(self, critic: Callable, real: torch.Tensor, opt_d) -> None:
-        from gan.losses import r1_penalty
-
-        if self.r1_gamma > 0 and self.d_steps % self.r1_interval == 0:
-            with torch.autocast(real.device.type, enabled=False):
-                penalty = r1_penalty(critic, real.float(), self.r1_gamma) * self.r1_interval
+        if self.loss.lazy_r1_due(self.d_steps):
+            penalty = self.loss.lazy_r1_penalty(critic, real)
             opt_d.zero_grad(set_to_none=True)
             penalty.backward()
             opt_d.step()
@@ -142,7 +140,7 @@ class LazySteps:
 
     def after_g_step(self, generator, noise: Callable[[], torch.Tensor],
                      labels: torch.Tensor | None, opt_g) -> None:  # fmt: skip
-        if self.path_length is not None and self.g_steps % self.path_length.interval == 0:
+        if self.path_length is not None and self.path_length.due(self.g_steps):
             penalty = self.path_length(generator, noise(), labels)
             opt_g.zero_grad(set_to_none=True)
             penalty.backward()

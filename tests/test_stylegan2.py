@@ -214,3 +214,65 @@ def test_path_length_runs_every_interval_and_tracks_its_mean():
     assert opt_g.state[opt_g.param_groups[0]["params"][0]]["step"] == 7 + 3  # after 0, 3, 6
     assert float(model.path_length.pl_mean) > 0
     assert "path_length.pl_mean" in model.state_dict()
+
+
+def test_noise_mode_sets_the_noise_of_samples():
+    """const: the same fixed maps every call; random: new noise each call; none: no noise."""
+    g, _ = tiny()
+    for name, parameter in g.named_parameters():
+        if name.endswith("noise_strength"):
+            parameter.data.fill_(1.0)
+    g.eval()
+    z = torch.randn(2, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        const = g(z)
+        assert torch.equal(const, g(z))
+        g.noise_mode = "random"
+        assert not torch.allclose(g(z), g(z))
+        g.noise_mode = "none"
+        quiet = g(z)
+        for name, parameter in g.named_parameters():
+            if name.endswith("noise_strength"):
+                parameter.data.zero_()
+        torch.testing.assert_close(quiet, g(z))
+        assert not torch.allclose(quiet, const)
+    with pytest.raises(ValueError, match="noise_mode='rand'"):
+        StyleGAN2Generator(8, 8, 32, 1, noise_mode="rand")
+
+
+def test_conv_clamp_bounds_every_convolutions_output():
+    """The skip generator sums one clamped toRGB output per block (the FIR up-sampling of the
+    image so far keeps its bound), so |image| <= blocks x conv_clamp."""
+    z = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
+    for clamp in (None, 1e-3):
+        torch.manual_seed(0)
+        g = StyleGAN2Generator(8, 8, 32, 1, None, 2, 2048, 8, style_mixing_prob=0.0,
+                               conv_clamp=clamp).eval()  # fmt: skip
+        with torch.no_grad():
+            peak = float(g(z).abs().max())
+        if clamp is None:
+            assert peak > 0.1
+        else:
+            assert peak <= 4 * clamp * (1 + 1e-5)  # blocks at 4, 8, 16 and 32 px
+
+
+def test_path_length_weight_decay_and_batch_shrink_each_do_what_they_say():
+    g, _ = tiny()
+    g.train()
+    z = torch.randn(8, 8, generator=torch.Generator().manual_seed(0))
+    batches = []
+    ws = g.ws
+    g.ws = lambda z, labels: batches.append(len(z)) or ws(z, labels)
+
+    def run(**kwargs):
+        penalty = PathLengthPenalty(interval=1, **kwargs)
+        torch.manual_seed(0)  # the same projection noise and style mixing for every run
+        return penalty(g, z, None).detach(), float(penalty.pl_mean)
+
+    base, mean = run(weight=2.0, decay=0.5)
+    doubled, _ = run(weight=4.0, decay=0.5)
+    torch.testing.assert_close(doubled, 2 * base)
+    _, full_mean = run(weight=2.0, decay=1.0)  # from pl_mean 0: a = decay x mean length
+    assert mean == pytest.approx(0.5 * full_mean)
+    run(batch_shrink=4)
+    assert batches == [4, 4, 4, 2]  # the default shrink of 2, then 4
