@@ -4,6 +4,8 @@
 - `stacked.py`: Stacked MNIST (1,000 modes, the mode-collapse benchmark);
 - `cifar.py`: CIFAR-10;
 - `folder.py`: any folder of images;
+- `paired.py`, `unpaired.py`: paired and unpaired image folders (pix2pix, CycleGAN), and
+  `jitter.py`, their training-time random crops and flips;
 - `base.py`: what they share (`ImageDataModule`: splits, the seeded order, the fast path);
 - `splits.py`, `sampling.py`, `tensors.py`: seeded splits, the epoch order and device batches,
   uint8 images and their scaling.
@@ -27,10 +29,12 @@ from gan.data.mnist import (
     damaged_files,
     load_mnist,
 )
+from gan.data.paired import PairedFolderDataModule
 from gan.data.sampling import DeviceBatches, EpochShuffleSampler
 from gan.data.splits import limited, train_val_split, unpaired_split
 from gan.data.stacked import StackedMNISTDataModule, stack_digits
 from gan.data.tensors import ImageTensorDataset, as_unit_range, resize_images, scale_to_unit_range
+from gan.data.unpaired import UnpairedFolderDataModule
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -46,8 +50,10 @@ __all__ = [
     "ImageTensorDataset",
     "MNISTDataModule",
     "MixtureDataModule",
+    "PairedFolderDataModule",
     "Split",
     "StackedMNISTDataModule",
+    "UnpairedFolderDataModule",
     "as_unit_range",
     "damaged_files",
     "default_data_dir",

@@ -74,6 +74,8 @@ class ImageDataModule(L.LightningDataModule):
             size differs; one of RESOLUTIONS.
         channels: 1 (grey) or 3 (RGB); a data set converts to it or refuses it.
         num_classes: labels are 0 .. num_classes - 1 (None: unlabelled).
+        flip: the image-to-image tasks mirror training images at random (read by those models
+            through the config; see gan.data.jitter).
         feature_space, primary_metric, metric_samples: how samples of this data are scored
             (read by the metrics and checkpoint callbacks through the config).
     """
@@ -96,6 +98,7 @@ class ImageDataModule(L.LightningDataModule):
         resolution: int = 28,
         channels: int = 1,
         num_classes: int | None = None,
+        flip: bool = False,
         feature_space: str | None = None,
         primary_metric: str | None = None,
         metric_samples: int = 5000,
@@ -126,6 +129,10 @@ class ImageDataModule(L.LightningDataModule):
         self.resolution = resolution
         self.channels = channels
         self.num_classes = num_classes
+        self.flip = flip
+        # The size training images are kept at: the paired and unpaired folders keep theirs
+        # larger, for the tasks' random crops (gan.data.jitter).
+        self.train_resolution = resolution
         self.feature_space = feature_space
         self.primary_metric = primary_metric
         self.metric_samples = metric_samples
@@ -163,9 +170,12 @@ class ImageDataModule(L.LightningDataModule):
             everything = torch.arange(len(train.images))
             train = train.take(limited(everything, self.limit_images, self.split_seed))
         self.train_set, self.val_set, self.test_set = (
-            ImageTensorDataset(resize_images(split.images, self.resolution), split.labels)
-            for split in (train, val, splits["test"])
-        )
+            ImageTensorDataset(resize_images(split.images, size), split.labels)
+            for split, size in (
+                (train, self.train_resolution), (val, self.resolution),
+                (splits["test"], self.resolution),
+            )
+        )  # fmt: skip
 
     def _loader(self, dataset, sampler: Sampler | None = None) -> DataLoader:
         """A loader of the validation or test split, in order."""

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,25 +68,39 @@ def load_image(path: Path) -> Image.Image:
     return image.convert("L" if image.mode == "1" else "RGB")
 
 
-def decode(path: Path, resolution: int, channels: int) -> torch.Tensor:
-    """One image file -> uint8 (channels, resolution, resolution): read by `load_image`, shorter
-    side resized to `resolution`, then centre-cropped."""
-    image = load_image(path).convert("L" if channels == 1 else "RGB")
+def to_tensor(image: Image.Image, channels: int) -> torch.Tensor:
+    """A PIL image -> uint8 (channels, H, W)."""
+    image = image.convert("L" if channels == 1 else "RGB")
+    pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    return pixels.view(image.size[1], image.size[0], channels).permute(2, 0, 1).contiguous()
+
+
+def fit_square(image: Image.Image, resolution: int, stretch: bool = False) -> Image.Image:
+    """`image` at resolution x resolution (PIL's bicubic, which antialiases when it shrinks):
+    the shorter side resized to `resolution`, then centre-cropped; with `stretch`, resized to
+    the square whatever its aspect ratio (pytorch-CycleGAN-and-pix2pix's `resize`)."""
+    if stretch:
+        return image.resize((resolution, resolution), Image.Resampling.BICUBIC)
     width, height = image.size
     scale = resolution / min(width, height)
     size = (max(resolution, round(width * scale)), max(resolution, round(height * scale)))
     image = image.resize(size, Image.Resampling.BICUBIC)
     left, top = (size[0] - resolution) // 2, (size[1] - resolution) // 2
-    image = image.crop((left, top, left + resolution, top + resolution))
-    pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
-    return pixels.view(resolution, resolution, channels).permute(2, 0, 1).contiguous()
+    return image.crop((left, top, left + resolution, top + resolution))
 
 
-def cache_key(folder: Path, files: list[Path], resolution: int, channels: int) -> str:
-    """The cache's key: the resolution, the channels and every file's path, size, modification
-    time, change time and inode. The change time (ctime) moves whenever a file's content or
-    metadata is written, and no tool can set it back, so a rewrite that keeps size and mtime
-    still changes the key."""
+def decode(path: Path, resolution: int, channels: int, stretch: bool = False) -> torch.Tensor:
+    """One image file -> uint8 (channels, resolution, resolution): read by `load_image`, then
+    `fit_square`."""
+    image = load_image(path).convert("L" if channels == 1 else "RGB")
+    return to_tensor(fit_square(image, resolution, stretch), channels)
+
+
+def cache_key(folder: Path, files: list[Path], resolution: int | str, channels: int) -> str:
+    """The cache's key: the resolution (and whatever else the caller adds to it), the channels
+    and every file's path, size, modification time, change time and inode. The change time
+    (ctime) moves whenever a file's content or metadata is written, and no tool can set it back,
+    so a rewrite that keeps size and mtime still changes the key."""
     digest = hashlib.sha256(f"{resolution}|{channels}".encode())
     for path in files:
         stat = path.stat()
@@ -101,6 +117,56 @@ def class_names(folder: Path, files: list[Path]) -> list[str] | None:
     if any(len(part) < 2 for part in parts):
         return None
     return sorted({part[0] for part in parts})
+
+
+def decode_all(
+    files: list[Path], decode_one: Callable[[Path], Any], strict: bool, what: str
+) -> tuple[list, list[Path]]:
+    """`decode_one` of every file, and the files it read. An unreadable file is skipped with a
+    warning, or refused (`DataNotFoundError`) when `strict`; none readable is refused."""
+    decoded, kept = [], []
+    for path in track(files, description=f"decoding {len(files)} images of {what}"):
+        try:
+            decoded.append(decode_one(path))
+        except (OSError, UnidentifiedImageError, ValueError) as error:
+            message = f"{path} is not a readable image ({type(error).__name__}: {error})"
+            if strict:
+                raise DataNotFoundError(f"{message}; data.strict=true refuses it") from None
+            warnings.warn(f"{message}; skipped", stacklevel=2)
+            continue
+        kept.append(path)
+    if not decoded:
+        raise DataNotFoundError(f"{what}: no readable image in it")
+    return decoded, kept
+
+
+def cached(cache: Path, build: Callable[[], dict]) -> dict:
+    """The tensors saved in `cache` when it is readable, else `build()`, saved there first."""
+    if cache.is_file():
+        try:
+            return torch.load(cache, weights_only=True)
+        except Exception as error:  # a damaged cache: say which, decode again
+            message = f"cache file {cache} is unreadable ({error}); decoding again"
+            warnings.warn(message, stacklevel=2)
+    contents = build()
+    save_torch(contents, cache)
+    return contents
+
+
+def image_files(folder: Path, option: str = "data.path") -> list[Path]:
+    """`find_images(folder)`, refusing a missing folder, a file, or a folder without images."""
+    if folder.is_file():
+        raise DataNotFoundError(
+            f"{option}={str(folder)!r}: a file, not a folder; give the folder that holds the images"
+        )
+    if not folder.is_dir():
+        raise DataNotFoundError(f"{option}={str(folder)!r}: no such folder")
+    files = find_images(folder)
+    if not files:
+        raise DataNotFoundError(
+            f"{option}={str(folder)!r}: no image files ({', '.join(IMAGE_SUFFIXES)}) in it or below"
+        )
+    return files
 
 
 class FolderDataModule(ImageDataModule):
@@ -120,55 +186,26 @@ class FolderDataModule(ImageDataModule):
         self.requested_val_size = val_size
         self.class_names: list[str] | None = None
 
-    def decode_all(self, files: list[Path]) -> tuple[torch.Tensor, list[Path]]:
-        images, kept = [], []
-        for path in track(files, description=f"decoding {len(files)} images of {self.path}"):
-            try:
-                images.append(decode(path, self.resolution, self.channels))
-            except (OSError, UnidentifiedImageError, ValueError) as error:
-                message = f"{path} is not a readable image ({type(error).__name__}: {error})"
-                if self.strict:
-                    raise DataNotFoundError(f"{message}; data.strict=true refuses it") from None
-                warnings.warn(f"{message}; skipped", stacklevel=2)
-                continue
-            kept.append(path)
-        if not images:
-            raise DataNotFoundError(f"data.path={str(self.path)!r}: no readable image in it")
-        return torch.stack(images), kept
-
     def load(self) -> tuple[torch.Tensor, torch.Tensor, list[str] | None]:
         """The folder's images, labels and class names, from the cache when it is current."""
-        if self.path.is_file():
-            raise DataNotFoundError(
-                f"data.path={str(self.path)!r}: a file, not a folder; give the folder that "
-                "holds the images"
-            )
-        if not self.path.is_dir():
-            raise DataNotFoundError(f"data.path={str(self.path)!r}: no such folder")
-        files = find_images(self.path)
-        if not files:
-            raise DataNotFoundError(
-                f"data.path={str(self.path)!r}: no image files ({', '.join(IMAGE_SUFFIXES)}) "
-                "in it or below"
-            )
+        files = image_files(self.path)
         key = cache_key(self.path, files, self.resolution, self.channels)
-        cache = self.root / "cache" / f"folder-{key}.pt"
-        if cache.is_file():
-            try:
-                cached = torch.load(cache, weights_only=True)
-                return cached["images"], cached["labels"], cached["classes"]
-            except Exception as error:  # a damaged cache: say which, decode again
-                message = f"cache file {cache} is unreadable ({error}); decoding again"
-                warnings.warn(message, stacklevel=2)
-        images, kept = self.decode_all(files)
-        classes = class_names(self.path, kept)
-        if classes is None:
-            labels = torch.zeros(len(kept), dtype=torch.long)
-        else:
-            rank = {name: i for i, name in enumerate(classes)}
-            labels = torch.tensor([rank[p.relative_to(self.path).parts[0]] for p in kept])
-        save_torch({"images": images, "labels": labels, "classes": classes}, cache)
-        return images, labels, classes
+
+        def build() -> dict:
+            images, kept = decode_all(
+                files, lambda path: decode(path, self.resolution, self.channels), self.strict,
+                f"data.path={str(self.path)!r}",
+            )  # fmt: skip
+            classes = class_names(self.path, kept)
+            if classes is None:
+                labels = torch.zeros(len(kept), dtype=torch.long)
+            else:
+                rank = {name: i for i, name in enumerate(classes)}
+                labels = torch.tensor([rank[p.relative_to(self.path).parts[0]] for p in kept])
+            return {"images": torch.stack(images), "labels": labels, "classes": classes}
+
+        contents = cached(self.root / "cache" / f"folder-{key}.pt", build)
+        return contents["images"], contents["labels"], contents["classes"]
 
     def read(self) -> dict[str, Split]:
         images, labels, self.class_names = self.load()

@@ -7,16 +7,29 @@ from gan.nets.mlp import MLPDiscriminator, MLPGenerator
 from gan.nets.patchgan import PatchGAN
 from gan.nets.resnet import ResNetDiscriminator, ResNetGenerator
 from gan.nets.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
+from gan.nets.translation import (
+    CycleGANGenerator,
+    NLayerPatchGAN,
+    PatchDiscriminator,
+    Pix2PixGenerator,
+    ResNetBlocksGenerator,
+    UNetGenerator,
+)
 from gan.nets.unet import UNet
 
 __all__ = [
     "ConditionalDCGANGenerator",
+    "CycleGANGenerator",
     "DCGANDiscriminator",
     "DCGANGenerator",
     "MLPDiscriminator",
     "MLPGenerator",
+    "NLayerPatchGAN",
+    "PatchDiscriminator",
     "PatchGAN",
+    "Pix2PixGenerator",
     "ProjectionDiscriminator",
+    "ResNetBlocksGenerator",
     "ResNetDiscriminator",
     "ResNetGenerator",
     "StyleGAN2Discriminator",
@@ -24,5 +37,6 @@ __all__ = [
     "TFDCGANDiscriminator",
     "TFDCGANGenerator",
     "UNet",
+    "UNetGenerator",
     "dcgan_init",
 ]
