@@ -120,11 +120,13 @@ def stylegan2_auto(key: str, resolution: int, gpus: int = 1) -> float | int:
 
 def register_resolvers() -> None:
     """`${project_root:}`, `${data_dir:<root>}`, `${sweep_group:}`, `${override_tags:}`,
-    `${cpu_precision:}`, `${gpu_precision:}`, `${run_name:}` and `${stylegan2_auto:key,res}`,
-    used by conf/paths, conf/logger, conf/fast, conf/hydra and the StyleGAN2 experiments."""
+    `${cpu_precision:}`, `${gpu_precision:}`, `${run_name:}`, `${stylegan2_auto:key,res}` and
+    `${plus:a,b,...}` (the sum of integers: the tasks' channel counts), used by conf/paths,
+    conf/logger, conf/fast, conf/hydra, the StyleGAN2 experiments and conf/task."""
     OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
     OmegaConf.register_new_resolver("run_name", run_name, replace=True)
     OmegaConf.register_new_resolver("stylegan2_auto", stylegan2_auto, replace=True)
+    OmegaConf.register_new_resolver("plus", lambda *terms: sum(map(int, terms)), replace=True)
     OmegaConf.register_new_resolver("data_dir", data_dir, replace=True)
     OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)
     OmegaConf.register_new_resolver("override_tags", override_tags, replace=True)
@@ -350,18 +352,36 @@ def task_model(task: str) -> str | None:
     return next((d["override /model"] for d in defaults if "override /model" in d), None)
 
 
+# The data each image-to-image task runs on (conf/data options).
+TASK_DATA = {
+    "inpaint": ("mnist", "folder"),
+    "superres": ("mnist", "folder"),
+    "translate": ("mnist",),
+    "pix2pix": ("paired_folder",),
+    "cyclegan": ("unpaired_folder",),
+}
+PAIR_DATA = ("paired_folder", "unpaired_folder")
+
+
 def _validate_task(cfg: DictConfig) -> None:
-    """A task chooses its model; `model=` is for the generate task's models."""
+    """A task chooses its model; `model=` is for the generate task's models. Each task runs on
+    the data of TASK_DATA, and the paired and unpaired folders only serve their tasks."""
     try:
         choices = HydraConfig.get().runtime.choices
     except ValueError:
         return  # composed without Hydra's runtime: nothing to compare
     task, model = choices.get("task", "generate"), choices.get("model")
     data = choices.get("data", "mnist")
-    if task != "generate" and data != "mnist":
+    if task in TASK_DATA and data not in TASK_DATA[task]:
         raise ConfigError(
-            f"task={task} with data={data}: the image-to-image tasks are built for MNIST only "
-            "(their operators and metrics assume 28x28 digits); use data=mnist"
+            f"task={task} with data={data}: task={task} runs on data="
+            f"{' or data='.join(TASK_DATA[task])}"
+        )
+    if task == "generate" and data in PAIR_DATA:
+        wanted_task = "pix2pix" if data == "paired_folder" else "cyclegan"
+        raise ConfigError(
+            f"data={data} holds image pairs or two domains for image-to-image translation: use "
+            f"task={wanted_task}; for generation from a folder, data=folder"
         )
     wanted = task_model(task)
     image_to_image = str(cfg.model.get("_target_", "")).startswith("gan.tasks.")
@@ -373,7 +393,7 @@ def _validate_task(cfg: DictConfig) -> None:
     if not wanted and image_to_image:
         raise ConfigError(
             f"model={model} with task={task}: {model} is an image-to-image model; choose its "
-            "task (task=inpaint, superres or translate) instead of model="
+            f"task ({', '.join(f'task={t}' for t in TASK_DATA)}) instead of model="
         )
 
 

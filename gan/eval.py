@@ -44,7 +44,12 @@ from gan.metrics.evaluate import (
     generate_images,
     reference_statistics,
 )
-from gan.metrics.image2image import score_outputs, translate_images
+from gan.metrics.image2image import (
+    score_outputs,
+    score_photo_outputs,
+    task_examples,
+    translate_images,
+)
 from gan.metrics.image_sets import (
     ACCEPTED,
     ImageSet,
@@ -260,8 +265,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
         model.generator_ema.use_statistics_of(model.generator)
     data = rebuild_data(checkpoint, cfg.ckpt_path, cfg.data_root)
     if isinstance(model, ImageToImage):
-        classifier = load_named_classifier("mnist")
-        return write_report(cfg, *evaluate_task(cfg, model, data, classifier))
+        return write_report(cfg, *evaluate_task(cfg, model, data))
     space = load_feature_space(data.feature_space)
     metrics = list(cfg.metrics) if cfg.metrics else None
     test = data.test_set
@@ -306,27 +310,39 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
 
 
 def evaluate_task(
-    cfg: DictConfig, model: ImageToImage, data: ImageDataModule, classifier
+    cfg: DictConfig, model: ImageToImage, data: ImageDataModule
 ) -> tuple[dict, torch.Tensor]:
-    """An image-to-image checkpoint on the first `n_samples` test digits: the task metrics of its
-    outputs against the ground truth, beside those of the input itself taken as the output (the
-    masked digit, the bicubic upsampling, the undilated digit). Returns the report and a strip."""
-    n = min(cfg.n_samples, len(data.test_set))
-    real, labels = as_unit_range(data.test_set.images[:n]), data.test_set.labels[:n]
+    """An image-to-image checkpoint on the first `n_samples` test images: the task metrics of its
+    outputs against the ground truth (MNIST's, or on photos PSNR, SSIM, Inception FID and KID),
+    beside those of the input itself taken as the output (the masked image, the bicubic
+    upsampling, the undilated digit, the untranslated photo): the do-nothing baseline. Returns
+    the report and a strip."""
+    real, labels, truth, domain = task_examples(data, model, cfg.n_samples, split="test")
     start = time.perf_counter()
-    inputs, outputs, truth = translate_images(model, real, cfg.seed)
-    results = score_outputs(classifier, outputs, truth, labels)
+    inputs, outputs, _ = translate_images(model, real, cfg.seed)
+    unchanged = model.visible(inputs).cpu()
+    if data.feature_space == "mnist":
+        classifier = load_named_classifier("mnist")
+        results = score_outputs(classifier, outputs, truth, labels)
+        baseline = score_outputs(classifier, unchanged, truth, labels)
+        reference = "the ground truth of MNIST test digits"
+    else:
+        inception = load_inception(device_of(cfg))
+        results = score_photo_outputs(inception, outputs, truth, domain)
+        baseline = score_photo_outputs(inception, unchanged, truth, domain)
+        reference = f"the {'true outputs' if truth is not None else 'target domain'} of " \
+            f"{len(real)} test images of {type(data).__name__}"  # fmt: skip
     seconds = time.perf_counter() - start
     report = {
         "checkpoint": str(Path(cfg.ckpt_path).resolve()),
-        "n_samples": n,
-        "reference": "the ground truth of MNIST test digits",
-        "feature_space": "mnist",
+        "n_samples": len(real),
+        "reference": reference,
+        "feature_space": "mnist" if data.feature_space == "mnist" else "inception",
         "model": results,
-        "input_as_output": score_outputs(classifier, model.visible(inputs).cpu(), truth, labels),
+        "input_as_output": baseline,
         "seconds": seconds,
     }
-    return report, strip(model, real[:10], cfg.seed)
+    return report, strip(model, real[:10], None if truth is None else truth[:10], cfg.seed)
 
 
 def out_dir_of(cfg: DictConfig) -> Path:

@@ -1,5 +1,5 @@
 """Callbacks of the image-to-image tasks: the input | output | ground-truth strip, and the task
-metrics on the validation split."""
+metrics on the validation split (MNIST's, or on photos PSNR, SSIM, Inception FID and KID)."""
 
 from __future__ import annotations
 
@@ -10,23 +10,24 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from gan.callbacks import log_image
-from gan.data import as_unit_range
 from gan.metrics.classifier import load_classifier
-from gan.metrics.image2image import score_outputs, translate_images
+from gan.metrics.image2image import (
+    score_outputs,
+    score_photo_outputs,
+    task_examples,
+    translate_images,
+)
+from gan.metrics.inception import load_inception
 from gan.stopping import stopped_by_signal
 
 
-def strip(model, real: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """A grid (3, H, W) in [0, 1]: inputs, outputs and ground truth of `real` in three rows."""
-    inputs, outputs, truth = translate_images(model, real, seed)
-    rows = torch.cat([model.visible(inputs).cpu(), outputs, truth.cpu()])  # (3n, 1, 28, 28)
-    return make_grid(rows, nrow=len(real), normalize=True, value_range=(-1, 1), pad_value=1)
-
-
-def validation_digits(trainer: L.Trainer, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first `n` validation digits (n, 1, 28, 28) in [-1, 1] and their labels."""
-    val = trainer.datamodule.val_set
-    return as_unit_range(val.images[:n]), val.labels[:n]
+def strip(model, real: torch.Tensor, truth: torch.Tensor | None, seed: int = 0) -> torch.Tensor:
+    """A grid (3, H, W) in [0, 1]: inputs, outputs and ground truth of `real` in three rows (two
+    when `truth` is None: unpaired folders without name twins)."""
+    inputs, outputs, _ = translate_images(model, real, seed)
+    rows = [model.visible(inputs).cpu(), outputs] + ([truth.cpu()] if truth is not None else [])
+    grid = torch.cat(rows)  # (3n, C, R, R)
+    return make_grid(grid, nrow=len(real), normalize=True, value_range=(-1, 1), pad_value=1)
 
 
 class TranslationStrip(L.Callback):
@@ -40,8 +41,8 @@ class TranslationStrip(L.Callback):
     def save(self, trainer: L.Trainer, pl_module, name: str) -> None:
         if not trainer.is_global_zero:
             return
-        real, _ = validation_digits(trainer, self.n)
-        grid = strip(pl_module, real)
+        real, _, truth, _ = task_examples(trainer.datamodule, pl_module, self.n)
+        grid = strip(pl_module, real, truth)
         self.dirpath.mkdir(parents=True, exist_ok=True)
         save_image(grid, self.dirpath / name)
         log_image(
@@ -57,10 +58,12 @@ class TranslationStrip(L.Callback):
 
 
 class TranslationMetrics(L.Callback):
-    """Every `every_n_epochs` epochs (and after the last): PSNR, SSIM, FID-MNIST, classifier
-    accuracy and sharpness of the outputs for the first `num_samples` validation digits (the same
-    inputs every time), logged as `val/psnr`, `val/ssim`, `val/fid_mnist`, `val/accuracy`,
-    `val/sharpness` (see gan.metrics.image2image)."""
+    """Every `every_n_epochs` epochs (and after the last), the outputs for the first
+    `num_samples` validation images (the same inputs every time): on MNIST PSNR, SSIM,
+    FID-MNIST, classifier accuracy and sharpness (`val/psnr`, `val/ssim`, `val/fid_mnist`,
+    `val/accuracy`, `val/sharpness`); on photos PSNR, SSIM and sharpness where there is a truth,
+    and `val/fid_inception`, `val/kid_inception` against the target domain (see
+    gan.metrics.image2image)."""
 
     def __init__(self, num_samples: int = 2000, every_n_epochs: int = 1, seed: int = 0) -> None:
         if num_samples < 2 or every_n_epochs < 1:
@@ -68,7 +71,7 @@ class TranslationMetrics(L.Callback):
         self.num_samples = num_samples
         self.every_n_epochs = every_n_epochs
         self.seed = seed
-        self._classifier = None
+        self._scorer = None  # the MNIST classifier or the Inception network, loaded once
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
         epoch = trainer.current_epoch + 1
@@ -78,10 +81,16 @@ class TranslationMetrics(L.Callback):
             return
         scores = None
         if trainer.is_global_zero:
-            self._classifier = self._classifier or load_classifier()
-            real, labels = validation_digits(trainer, self.num_samples)
-            _, outputs, truth = translate_images(pl_module, real, self.seed)
-            scores = score_outputs(self._classifier, outputs, truth, labels)
+            scores = self.score(trainer.datamodule, pl_module)
         # Shared values, logged without sync_dist (see gan.callbacks.SampleMetrics).
         for name, value in trainer.strategy.broadcast(scores, src=0).items():
             pl_module.log(f"val/{name}", value, prog_bar=name == "psnr")
+
+    def score(self, datamodule, model) -> dict[str, float]:
+        real, labels, truth, domain = task_examples(datamodule, model, self.num_samples)
+        _, outputs, _ = translate_images(model, real, self.seed)
+        if datamodule.feature_space == "mnist":
+            self._scorer = self._scorer or load_classifier()
+            return score_outputs(self._scorer, outputs, truth, labels)
+        self._scorer = self._scorer or load_inception(model.device)
+        return score_photo_outputs(self._scorer, outputs, truth, domain)

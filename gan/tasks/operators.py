@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-MASK_KINDS = ("centre", "boxes", "pixels")
+MASK_KINDS = ("centre", "boxes", "pixels", "strokes")
+STROKE_VERTICES = (4, 9)  # segments per stroke: drawn from [4, 9)
 FILL = 0.0  # masked pixels: mid-grey, which neither the background (-1) nor ink (+1) is
 
 
@@ -21,11 +22,14 @@ def make_mask(
     fraction: float = 0.5,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
+    strokes: int = 4,
 ) -> torch.Tensor:
     """A mask (B, 1, H, W), 1 where pixels are hidden, 0 where they are kept.
 
     kind "centre": the centred size x size square; "boxes": `boxes` squares of `size` at random
-    positions per image; "pixels": each pixel hidden with probability `fraction`.
+    positions per image; "pixels": each pixel hidden with probability `fraction`; "strokes":
+    free-form masks (Yu et al. 2019's brush strokes), `strokes` random walks per image of 4 to 8
+    straight segments, each up to a quarter of the image long, painted `size` pixels wide.
     """
     batch, _, height, width = shape
     if kind not in MASK_KINDS:
@@ -50,10 +54,39 @@ def make_mask(
         tops, lefts = tops.view(batch, boxes, 1, 1), lefts.view(batch, boxes, 1, 1)
         inside = (rows >= tops) & (rows < tops + size) & (cols >= lefts) & (cols < lefts + size)
         mask = inside.any(dim=1, keepdim=True).float()  # (B, 1, H, W)
+    elif kind == "strokes":
+        mask = stroke_mask(batch, height, width, size, strokes, generator, device)
     else:
         mask = torch.rand(batch, 1, height, width, generator=generator, device=device) < fraction
         mask = mask.float()
     return mask
+
+
+def stroke_mask(
+    batch: int, height: int, width: int, brush: int, strokes: int,
+    generator: torch.Generator | None, device: torch.device | str,
+) -> torch.Tensor:  # fmt: skip
+    """(B, 1, H, W): 1 within brush / 2 of any segment of `strokes` random walks per image."""
+    vertices = int(torch.randint(*STROKE_VERTICES, (), generator=generator, device=device))
+    shape = (batch, strokes, vertices)
+    angles = torch.rand(shape, generator=generator, device=device) * 2 * torch.pi
+    lengths = torch.rand(shape, generator=generator, device=device) * min(height, width) / 4
+    start = torch.rand(batch, strokes, 1, 2, generator=generator, device=device)
+    start = start * torch.tensor([height - 1, width - 1], device=device)
+    steps = torch.stack([angles.sin(), angles.cos()], dim=-1) * lengths.unsqueeze(-1)
+    points = torch.cat([start, start + steps.cumsum(dim=2)], dim=2)  # (B, S, V + 1, 2) (y, x)
+    limits = torch.tensor([height - 1, width - 1], device=device, dtype=points.dtype)
+    points = torch.minimum(points.clamp(min=0), limits)
+    a, b = points[:, :, :-1].flatten(1, 2), points[:, :, 1:].flatten(1, 2)  # (B, S*V, 2)
+    rows = torch.arange(height, device=device, dtype=points.dtype)
+    cols = torch.arange(width, device=device, dtype=points.dtype)
+    pixels = torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1).view(1, 1, -1, 2)
+    a, b = a.unsqueeze(2), b.unsqueeze(2)  # (B, S*V, 1, 2)
+    ab = b - a
+    t = ((pixels - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp(min=1e-12)  # (B, S*V, H*W)
+    nearest = a + t.clamp(0, 1).unsqueeze(-1) * ab
+    distance = (pixels - nearest).norm(dim=-1).amin(dim=1)  # (B, H*W)
+    return (distance <= brush / 2).float().view(batch, 1, height, width)
 
 
 def apply_mask(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
