@@ -58,6 +58,7 @@ from gan.metrics.image_sets import (
     save_statistics,
 )
 from gan.metrics.inception import InceptionUnavailable, load_inception
+from gan.metrics.lpips import LPIPSUnavailable, load_lpips, lpips_distance
 from gan.metrics.resize import check_resize
 from gan.metrics.scores import (
     check_fid_infinity_samples,
@@ -327,9 +328,17 @@ def evaluate_task(
         baseline = score_outputs(classifier, unchanged, truth, labels)
         reference = "the ground truth of MNIST test digits"
     else:
+        lpips = None
+        if cfg.lpips:  # before the long part: refused in one line when its weights are missing
+            if truth is None:
+                raise ConfigError("lpips=true: this data has no true outputs to compare with")
+            lpips = load_lpips(cfg.lpips_net, device_of(cfg))
         inception = load_inception(device_of(cfg))
         results = score_photo_outputs(inception, outputs, truth, domain)
         baseline = score_photo_outputs(inception, unchanged, truth, domain)
+        if lpips is not None:
+            results["lpips"] = lpips_distance(lpips, outputs, truth)
+            baseline["lpips"] = lpips_distance(lpips, unchanged, truth)
         reference = f"the {'true outputs' if truth is not None else 'target domain'} of " \
             f"{len(real)} test images of {type(data).__name__}"  # fmt: skip
     seconds = time.perf_counter() - start
@@ -404,7 +413,13 @@ def print_report(report: dict) -> None:
 def main(cfg: DictConfig) -> None:
     try:
         report = evaluate_sets(cfg) if cfg.fake else evaluate_checkpoint(cfg)
-    except (ValueError, WeightsError, DataNotFoundError, InceptionUnavailable) as error:
+    except (
+        ValueError,
+        WeightsError,
+        DataNotFoundError,
+        InceptionUnavailable,
+        LPIPSUnavailable,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     print_report(report)
