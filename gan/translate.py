@@ -36,7 +36,7 @@ from gan.data.folder import IMAGE_SUFFIXES, find_images, load_image, to_tensor
 from gan.data.tensors import scale_to_unit_range
 from gan.tasks.corruptions import Inpainting, SuperResolution
 from gan.tasks.modules import CycleGAN, ImageToImage
-from gan.tasks.operators import upsample
+from gan.tasks.operators import apply_mask, upsample
 
 MODES = ("auto", "resize", "tile")
 DIRECTIONS = ("AtoB", "BtoA")
@@ -144,7 +144,7 @@ class Translator:
             if mask is None:  # the training masks, drawn for the image's size
                 generator = torch.Generator().manual_seed(self.seed)
                 return self.corruption(image, generator)
-            return torch.cat([image * (1 - mask), mask], dim=1)  # hidden pixels: 0 (grey)
+            return torch.cat([apply_mask(image, mask), mask], dim=1)
         return image
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

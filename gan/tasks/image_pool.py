@@ -23,7 +23,8 @@ class ImagePool:
         if self.size == 0:
             return fakes
         device = fakes.device
-        self.images = [image.to(device) for image in self.images]  # after a restore elsewhere
+        if self.images and self.images[0].device != device:  # restored on another device
+            self.images = [image.to(device) for image in self.images]
         returned = []
         for fake in fakes.detach():  # (C, H, W)
             if len(self.images) < self.size:
