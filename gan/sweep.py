@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
@@ -101,6 +102,29 @@ def job_file() -> Path | None:
         return Path(HydraConfig.get().runtime.output_dir) / JOB_FILE
     except ValueError:
         return None
+
+
+class TrainingSetRecord(L.Callback):
+    """Adds `training_set` to the job's job.json once the data module is set up (after its
+    `prepare_data` has downloaded what it needs): what `training_set_summary` says the run trains
+    on (the subset's size, per class, and its indices' digest)."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        summary = getattr(trainer.datamodule, "training_set_summary", None)
+        if stage == "fit" and summary is not None:
+            record_training_set(job_file(), summary())
+
+
+def record_training_set(path: Path | None, summary: dict) -> None:
+    """Add `training_set` (what the run trains on: `DataModule.training_set_summary`) to
+    `path` (a job.json). Only rank 0 writes."""
+    if path is None or rank_zero_only.rank != 0 or not path.is_file():
+        return
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    write_json(path, record | {"training_set": summary})
 
 
 def record_job_end(path: Path | None, status: str, error: BaseException | str | None) -> None:

@@ -42,7 +42,7 @@ from gan.data import DataNotFoundError
 from gan.distributed import stop_even_when_blocked
 from gan.run_log import record_outcome, route_to_the_run
 from gan.stopping import StopRun, last_checkpoint
-from gan.sweep import job_file, record_job_end
+from gan.sweep import TrainingSetRecord, job_file, record_job_end
 
 register_resolvers()
 log = logging.getLogger(__name__)
@@ -144,7 +144,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"]), resolve=True
     )
     stop = StopRun()
-    callbacks = [*_instantiate_all(cfg.get("callbacks")), ConfigInCheckpoint(run_config), stop]
+    callbacks = [*_instantiate_all(cfg.get("callbacks")), ConfigInCheckpoint(run_config), stop,
+                 TrainingSetRecord()]  # fmt: skip
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[checkpoint_io]

@@ -24,6 +24,7 @@ from gan.data import (
     FolderDataModule,
     MNISTDataModule,
     StackedMNISTDataModule,
+    class_balanced,
     limited,
 )
 from gan.data import folder as folder_module
@@ -116,12 +117,16 @@ def test_mnist_resized_and_limited():
     assert data.val_set.images.shape == (5000, 1, 32, 32)  # validation and test stay whole
     assert data.test_set.images.shape == (10000, 1, 32, 32)
     small, full = MNISTDataModule(limit_images=1000), MNISTDataModule()
-    small.setup()
-    full.setup()
-    # A seeded choice of the training split (the validation split is held out first).
-    chosen = limited(torch.arange(len(full.train_set)), 1000, full.split_seed)
+    plain = MNISTDataModule(limit_images=1000, balanced=False)
+    for data in (small, full, plain):
+        data.setup()
+    # A seeded, class-balanced choice of the training split (the validation split is held out
+    # first); balanced=False: a plain seeded choice, as before `balanced` existed.
+    chosen = class_balanced(full.train_set.labels, 1000, full.split_seed)
     assert torch.equal(small.train_set.images, full.train_set.images[chosen])
     assert torch.equal(small.val_set.images, full.val_set.images)
+    chosen = limited(torch.arange(len(full.train_set)), 1000, full.split_seed)
+    assert torch.equal(plain.train_set.images, full.train_set.images[chosen])
     with pytest.raises(ValueError, match="limit_images=60000: must be in"):
         MNISTDataModule(limit_images=60000).setup()
 

@@ -31,7 +31,7 @@ from gan.data.mnist import (
 )
 from gan.data.paired import PairedFolderDataModule
 from gan.data.sampling import DeviceBatches, EpochShuffleSampler
-from gan.data.splits import limited, train_val_split, unpaired_split
+from gan.data.splits import class_balanced, limited, subset_size, train_val_split, unpaired_split
 from gan.data.stacked import StackedMNISTDataModule, stack_digits
 from gan.data.tensors import ImageTensorDataset, as_unit_range, resize_images, scale_to_unit_range
 from gan.data.unpaired import UnpairedFolderDataModule
@@ -55,6 +55,7 @@ __all__ = [
     "StackedMNISTDataModule",
     "UnpairedFolderDataModule",
     "as_unit_range",
+    "class_balanced",
     "damaged_files",
     "default_data_dir",
     "limited",
@@ -62,6 +63,7 @@ __all__ = [
     "resize_images",
     "scale_to_unit_range",
     "stack_digits",
+    "subset_size",
     "train_val_split",
     "unpaired_split",
 ]

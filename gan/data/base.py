@@ -3,6 +3,7 @@ epoch order, the fast path, limited subsets, and the facts the models and metric
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from gan.data.sampling import (
     ResumableDataLoader,
     check_a_batch_fits,
 )
-from gan.data.splits import limited, train_val_split, unpaired_split
+from gan.data.splits import class_balanced, limited, subset_size, train_val_split, unpaired_split
 from gan.data.tensors import ImageTensorDataset, resize_images
 
 DATA_DIR_ENV = "GAN_DATA_DIR"
@@ -70,6 +71,10 @@ class ImageDataModule(L.LightningDataModule):
         unpaired: every batch a dict {"a": ..., "b": ...} from two disjoint halves of the
             training split (task=translate).
         limit_images: train on a seeded subset of this many training images (data efficiency).
+        fraction: train on this fraction of the training images instead (0.1: 10%).
+        balanced: the subset keeps every class's share of the training split
+            (`gan.data.splits.class_balanced`); False: a plain seeded choice (`limited`), the rule
+            before `balanced` existed.
         resolution: images are resized to resolution x resolution (antialiased) when their own
             size differs; one of RESOLUTIONS.
         channels: 1 (grey) or 3 (RGB); a data set converts to it or refuses it.
@@ -95,6 +100,8 @@ class ImageDataModule(L.LightningDataModule):
         on_device: bool = False,
         unpaired: bool = False,
         limit_images: int | None = None,
+        fraction: float | None = None,
+        balanced: bool = True,
         resolution: int = 28,
         channels: int = 1,
         num_classes: int | None = None,
@@ -126,6 +133,8 @@ class ImageDataModule(L.LightningDataModule):
         self.on_device = on_device
         self.unpaired = unpaired
         self.limit_images = limit_images
+        self.fraction = fraction
+        self.balanced = balanced
         self.resolution = resolution
         self.channels = channels
         self.num_classes = num_classes
@@ -149,6 +158,37 @@ class ImageDataModule(L.LightningDataModule):
 
     # ---- shared -------------------------------------------------------------------------------
 
+    def _training_subset(self, labels: torch.Tensor) -> torch.Tensor:
+        """Indices into the training split of the images trained on (`limit_images`,
+        `fraction`, `balanced`), recorded for `training_set_summary`."""
+        everything = torch.arange(len(labels))
+        size = subset_size(len(labels), self.limit_images, self.fraction)
+        if size is None:
+            chosen = everything
+        elif self.balanced:
+            chosen = class_balanced(labels, size, self.split_seed)
+        else:
+            chosen = limited(everything, size, self.split_seed)
+        self._subset = chosen, labels[chosen], len(labels)
+        return chosen
+
+    def training_set_summary(self) -> dict:
+        """What the run trained on, for its job.json: the number of training images, of the
+        split they came from, per class, and a SHA-256 of the chosen indices (two runs with the
+        same digest trained on the same images). After `setup`."""
+        if getattr(self, "_subset", None) is None:  # a data set with a setup of its own
+            return {"images": len(self.train_set), "limit_images": self.limit_images,
+                    "fraction": self.fraction}  # fmt: skip
+        chosen, labels, of = self._subset
+        classes, counts = torch.unique(labels, return_counts=True)
+        digest = hashlib.sha256(chosen.numpy().astype("<i8").tobytes()).hexdigest()
+        return {
+            "images": len(chosen), "of": of, "limit_images": self.limit_images,
+            "fraction": self.fraction, "balanced": self.balanced,
+            "per_class": {int(c): int(n) for c, n in zip(classes, counts, strict=True)},
+            "indices_sha256": digest,
+        }  # fmt: skip
+
     def state_dict(self) -> dict:
         """Saved in checkpoints: a resumed run keeps the shuffling order of the run it continues."""
         return {"seed": self.seed}
@@ -166,9 +206,7 @@ class ImageDataModule(L.LightningDataModule):
         else:
             kept, held_out = train_val_split(len(train.images), self.val_size, self.split_seed)
             train, val = train.take(kept), train.take(held_out)
-        if self.limit_images is not None:
-            everything = torch.arange(len(train.images))
-            train = train.take(limited(everything, self.limit_images, self.split_seed))
+        train = train.take(self._training_subset(train.labels))
         self.train_set, self.val_set, self.test_set = (
             ImageTensorDataset(resize_images(split.images, size), split.labels)
             for split, size in (

@@ -20,7 +20,7 @@ import torch
 from gan.data.base import DataNotFoundError, ImageDataModule
 from gan.data.folder import cache_key, cached, decode, decode_all, image_files
 from gan.data.jitter import load_size_for
-from gan.data.splits import limited, train_val_split
+from gan.data.splits import limited, subset_size, train_val_split
 from gan.data.tensors import ImageTensorDataset, resize_images
 
 DOMAIN_FOLDERS = ("trainA", "trainB", "testA", "testB")
@@ -112,11 +112,12 @@ class UnpairedFolderDataModule(ImageDataModule):
             test_a, files_a = self.read_domain(folders["testA"], self.resolution)
             test_b, files_b = self.read_domain(folders["testB"], self.resolution)
             self.val_truth = self.truth_of(files_a, folders["testA"], test_b, files_b)
-        if self.limit_images is not None:  # the same seeded subset rule in each domain
-            train_a, train_b = (
-                x[limited(torch.arange(len(x)), self.limit_images, self.split_seed)]
-                for x in (train_a, train_b)
-            )
+        # The same seeded subset rule in each domain (unlabelled: no classes to balance).
+        train_a, train_b = (
+            x[limited(torch.arange(len(x)), subset_size(len(x), self.limit_images, self.fraction),
+                      self.split_seed)]
+            for x in (train_a, train_b)
+        )  # fmt: skip
         self.train_a, self.train_b = ImageTensorDataset(train_a), ImageTensorDataset(train_b)
         self.train_set = self.train_a
         self.val_set = self.test_set = ImageTensorDataset(test_a)
