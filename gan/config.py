@@ -200,6 +200,16 @@ def validate_config(cfg: DictConfig) -> None:
         limit is None or (_is_int(limit) and limit >= 1), "data.limit_images", limit,
         "an integer >= 1 (the number of training images), or null for all",
     )  # fmt: skip
+    fraction = cfg.data.get("fraction")
+    _require(
+        fraction is None or (isinstance(fraction, int | float) and not isinstance(fraction, bool)
+                             and 0 < fraction <= 1),
+        "data.fraction", fraction, "a number in (0, 1] (0.1 trains on 10%), or null for all",
+    )  # fmt: skip
+    if limit is not None and fraction is not None:
+        raise ConfigError(
+            f"data.limit_images={limit} and data.fraction={fraction}: give one (null the other)"
+        )
     model = cfg.model
     for name in (key for key in model if str(key).startswith("optimizer")):
         lr = model[name].get("lr")
@@ -302,14 +312,24 @@ AUGMENT_MIN_RESOLUTION = 8
 
 
 def _validate_augment(cfg: DictConfig) -> None:
-    """DiffAugment transforms images; the 2-D mixtures' points ((2, 1, 1)) are not images."""
+    """DiffAugment, ADA and bCR transform images; the 2-D mixtures' points ((2, 1, 1)) are not
+    images."""
     resolution = cfg.data.get("resolution")
-    small = resolution is not None and resolution < AUGMENT_MIN_RESOLUTION
-    if cfg.get("augment") is not None and small:
+    if resolution is None or resolution >= AUGMENT_MIN_RESOLUTION:
+        return
+    augment = cfg.get("augment")
+    if augment is not None:
+        name = "ada" if "AdaptiveAugment" in str(augment.get("_target_")) else "diffaugment"
         raise ConfigError(
-            f"augment=diffaugment is invalid with data.resolution={resolution}: DiffAugment "
-            f"translates and cuts out images of at least {AUGMENT_MIN_RESOLUTION} pixels; "
-            "the 2-D mixtures hold points (drop augment)"
+            f"augment={name} is invalid with data.resolution={resolution}: it translates, "
+            f"rotates and cuts out images of at least {AUGMENT_MIN_RESOLUTION} pixels; the 2-D "
+            "mixtures hold points (drop augment)"
+        )
+    consistency = cfg.get("consistency")
+    if consistency is not None and (consistency.get("bcr_real") or consistency.get("bcr_fake")):
+        raise ConfigError(
+            f"consistency with bCR is invalid with data.resolution={resolution}: bCR flips and "
+            "shifts images; the 2-D mixtures hold points (consistency=zcr works on them)"
         )
 
 

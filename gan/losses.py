@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan.augment.ada import AdaptiveAugment
+
 Critic = Callable[[torch.Tensor], torch.Tensor]  # images (B, C, H, W) -> scores (B,) or (B, 1)
 
 
@@ -279,6 +281,119 @@ def r1_penalty(
     """R1 (Mescheder et al. 2018): `gamma / 2 * mean(||grad_x critic(real)||_2^2)` over the scored
     inputs: images, or with packing whole packs (not divided by the pack size)."""
     return gamma / 2 * _input_gradients(critic, real, pack).pow(2).sum(dim=1).mean()
+
+
+class LeCam(nn.Module):
+    """LeCam regularisation (Tseng et al. 2021, "Regularizing Generative Adversarial Networks
+    under Limited Data"), added to D's loss: `weight * (E[relu(D(x) - a_F)^2] +
+    E[relu(a_R - D(G(z)))^2])`, where a_R and a_F are moving averages (decay `decay`) of D's mean
+    raw score on real and generated images. It keeps D's scores of real images from drifting
+    away from the generated ones' average (and vice versa), which is what an over-fitting D
+    does. As the authors' BigGAN code runs it (weight 0.3, decay 0.99, start 1000): before
+    generator step `start` the averages follow the current means (decay 0) and the term is off;
+    it counts from the step after. Works on any loss's raw scores. The averages are buffers, so
+    checkpoints keep them.
+    """
+
+    def __init__(self, weight: float = 0.3, decay: float = 0.99, start: int = 1000) -> None:
+        super().__init__()
+        if weight <= 0:
+            raise ValueError(f"lecam.weight={weight}: must be > 0 (the paper: 0.3)")
+        if not 0 <= decay < 1:
+            raise ValueError(f"lecam.decay={decay}: must be in [0, 1) (the paper: 0.99)")
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValueError(f"lecam.start={start}: a G step, an integer >= 0 (the paper: 1000)")
+        self.weight, self.decay, self.start = weight, decay, start
+        self.register_buffer("ema_real", torch.zeros(()))
+        self.register_buffer("ema_fake", torch.zeros(()))
+
+    @torch.no_grad()
+    def update(self, real_mean: torch.Tensor, fake_mean: torch.Tensor, g_step: int) -> None:
+        """Move the averages towards this D step's mean scores (scalars)."""
+        rate = 1 - self.decay if g_step >= self.start else 1.0
+        self.ema_real.lerp_(real_mean.float(), rate)
+        self.ema_fake.lerp_(fake_mean.float(), rate)
+
+    def active(self, g_step: int) -> bool:
+        return g_step > self.start
+
+    @in_float32
+    def forward(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+        """The penalty (a scalar) for raw scores (B,) of real and generated images."""
+        real_term = F.relu(real_scores - self.ema_fake).pow(2).mean()
+        fake_term = F.relu(self.ema_real - fake_scores).pow(2).mean()
+        return self.weight * (real_term + fake_term)
+
+    def extra_repr(self) -> str:
+        return f"weight={self.weight}, decay={self.decay}, start={self.start}"
+
+
+class ConsistencyRegularisation(nn.Module):
+    """Consistency regularisation (Zhao et al. 2021, "Improved Consistency Regularization for
+    GANs"), each term a mean squared difference:
+
+    - bCR, on D: `bcr_real * (D(x) - D(T(x)))^2 + bcr_fake * (D(G(z)) - D(T(G(z))))^2`, T an
+      x-flip with probability 1/2 and a translation of up to 1/8 of the side (reflected), the
+      paper's flip and 4-pixel shift at 32 px;
+    - zCR: on D `zcr_dis * (D(G(z)) - D(G(z + e)))^2` and on G `-zcr_gen * (G(z) - G(z + e))^2`
+      (G is pushed to keep the two apart, against collapse), e ~ N(0, zcr_sigma^2).
+
+    The paper's weights: bCR 10 and 10, zCR 5 and 0.5 with sigma 0.03; 0 turns a term off.
+    """
+
+    def __init__(
+        self, bcr_real: float = 10.0, bcr_fake: float = 10.0, zcr_dis: float = 0.0,
+        zcr_gen: float = 0.0, zcr_sigma: float = 0.03,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        weights = {"bcr_real": bcr_real, "bcr_fake": bcr_fake, "zcr_dis": zcr_dis,
+                   "zcr_gen": zcr_gen}  # fmt: skip
+        for name, weight in weights.items():
+            if weight < 0:
+                raise ValueError(f"consistency.{name}={weight}: must be >= 0 (0: off)")
+        if not any(weights.values()):
+            raise ValueError("consistency: every weight is 0; drop consistency instead")
+        if (zcr_dis or zcr_gen) and not zcr_sigma > 0:
+            raise ValueError(f"consistency.zcr_sigma={zcr_sigma}: must be > 0 (the paper: 0.03)")
+        self.bcr_real, self.bcr_fake = bcr_real, bcr_fake
+        self.zcr_dis, self.zcr_gen, self.zcr_sigma = zcr_dis, zcr_gen, zcr_sigma
+        self.transform = AdaptiveAugment(["xflip", "xint"], p=1.0, adaptive=False)
+
+    @property
+    def balanced(self) -> bool:
+        return self.bcr_real > 0 or self.bcr_fake > 0
+
+    @property
+    def latent(self) -> bool:
+        return self.zcr_dis > 0 or self.zcr_gen > 0
+
+    def perturb(self, z: torch.Tensor, rng: torch.Generator | None = None) -> torch.Tensor:
+        """z + e, e ~ N(0, zcr_sigma^2), drawn from `rng` (the model's noise generator)."""
+        noise = torch.randn(z.shape, device=z.device, dtype=z.dtype, generator=rng)
+        return z + self.zcr_sigma * noise
+
+    @in_float32
+    def balanced_penalty(
+        self, real_scores: torch.Tensor, real_transformed: torch.Tensor,
+        fake_scores: torch.Tensor, fake_transformed: torch.Tensor,
+    ) -> torch.Tensor:  # fmt: skip
+        """bCR's term of D's loss from D's scores (B,) of x, T(x), G(z) and T(G(z))."""
+        real_term = F.mse_loss(real_scores, real_transformed)
+        return self.bcr_real * real_term + self.bcr_fake * F.mse_loss(fake_scores, fake_transformed)
+
+    @in_float32
+    def latent_d_penalty(self, fake_scores: torch.Tensor, perturbed: torch.Tensor) -> torch.Tensor:
+        """zCR's term of D's loss from D's scores (B,) of G(z) and G(z + e)."""
+        return self.zcr_dis * F.mse_loss(fake_scores, perturbed)
+
+    @in_float32
+    def latent_g_penalty(self, fake: torch.Tensor, perturbed: torch.Tensor) -> torch.Tensor:
+        """zCR's term of G's loss from G(z) and G(z + e) (B, C, H, W): minus their distance."""
+        return -self.zcr_gen * F.mse_loss(fake, perturbed)
+
+    def extra_repr(self) -> str:
+        return (f"bcr_real={self.bcr_real}, bcr_fake={self.bcr_fake}, zcr_dis={self.zcr_dis}, "
+                f"zcr_gen={self.zcr_gen}, zcr_sigma={self.zcr_sigma}")  # fmt: skip
 
 
 class PathLengthPenalty(nn.Module):

@@ -8,10 +8,11 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
+from gan.augment import AdaptiveAugment
 from gan.base import GenerativeModule, on_device
 from gan.config import ConfigError
 from gan.ema import EMA
-from gan.losses import AdversarialLoss, PathLengthPenalty
+from gan.losses import AdversarialLoss, ConsistencyRegularisation, LeCam, PathLengthPenalty
 from gan.nets.norm import has_batch_norm
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
@@ -51,12 +52,15 @@ class GAN(GenerativeModule):
         compile_mode: `torch.compile` G's and D's forward with this mode ("default",
             "reduce-overhead", "max-autotune"); None runs them eagerly. Checkpoints keep their keys.
         augment: a module applied to every batch D scores, real or generated, in the D step, the
-            G step and the gradient penalties (DiffAugment, `gan.augment`); None: none.
+            G step and the gradient penalties (DiffAugment or ADA, `gan.augment`); None: none.
+            ADA's controller is fed D's scores of real images after every D step.
         ema_half_life_kimg, ema_rampup: the EMA's decay set by a half-life in thousands of
             images, ramped up as `ema_rampup` times the images seen (StyleGAN2-ADA's `ema_kimg`,
             `ema_rampup`) instead of `ema_decay`.
         path_length: StyleGAN2's path-length regularisation (`gan.losses.PathLengthPenalty`), a
             G step of its own after every `interval`-th; None: off.
+        lecam: LeCam regularisation of D (`gan.losses.LeCam`); None: off.
+        consistency: bCR and zCR (`gan.losses.ConsistencyRegularisation`); None: off.
 
     Lazy regularisation (StyleGAN2): with `loss.r1_interval` k > 1, R1 runs as a D step of its
     own after every k-th D step, times k; with `path_length`, the same for G. The optimiser of
@@ -83,6 +87,8 @@ class GAN(GenerativeModule):
         ema_half_life_kimg: float | None = None,
         ema_rampup: float | None = None,
         path_length: PathLengthPenalty | None = None,
+        lecam: LeCam | None = None,
+        consistency: ConsistencyRegularisation | None = None,
     ) -> None:
         super().__init__()
         if compile_mode not in COMPILE_MODES:
@@ -114,6 +120,8 @@ class GAN(GenerativeModule):
                 f"{type(generator).__name__}"
             )
         self.path_length = path_length
+        self.lecam = lecam
+        self.consistency = consistency
         self.generator_ema = None
         if ema_decay or ema_half_life_kimg:
             self.generator_ema = EMA(generator, ema_decay, ema_warmup, ema_half_life_kimg,
@@ -233,9 +241,9 @@ class GAN(GenerativeModule):
         keep_graph = g_step_due and not self.fresh_noise_for_g
 
         # Generated outside the toggles: toggling D's optimiser would switch off G's gradients.
+        z = self.sample_noise(batch_size)  # (B, latent_dim)
         with torch.set_grad_enabled(keep_graph):
-            fake = self._g(self.generator, self.sample_noise(batch_size), labels)  # (B, 1, 28, 28)
-            fake = self._layout(fake)
+            fake = self._layout(self._g(self.generator, z, labels))  # (B, 1, 28, 28)
 
         # D step: real scored up, generated scored down; `detach` keeps this step from reaching G.
         with self.toggled_optimizer(opt_d):
@@ -245,13 +253,17 @@ class GAN(GenerativeModule):
             penalty = self.loss.d_penalty(
                 self._eager_critic(labels), real, fake.detach(), pack=self._pack
             )
-            self._check_finite("loss_d", loss_d + penalty, batch_idx)
+            regularisers = self._d_regularisers(real, fake.detach(), z, labels, real_scores,
+                                                fake_scores)  # fmt: skip
+            total = loss_d + penalty + sum(regularisers.values())
+            self._check_finite("loss_d", total, batch_idx)
             opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(loss_d + penalty)
+            self.manual_backward(total)
             opt_d.step()
             self.loss.after_d_step(self.discriminator)
             if self.loss.lazy_r1_due(self.d_steps):
                 penalty = self._lazy_r1_step(opt_d, real, labels, batch_idx)
+        self._feed_ada(real_scores, batch_size)
         self.d_steps += 1
         self.count_step_images(batch_size)
         if self.logging_due(batch_idx):
@@ -260,12 +272,66 @@ class GAN(GenerativeModule):
                     **self._score_summary(real_scores.detach(), fake_scores.detach()),
                     "train/d_penalty": penalty.detach(),
                     "train/images_seen": on_device(self, self.images_seen),
+                    **{f"train/{name}": value.detach() for name, value in regularisers.items()},
+                    **self._ada_summary(),
                 }
             )
             self.log("train/loss_d", loss_d.detach(), prog_bar=True)
 
         if g_step_due:
-            self._generator_step(opt_g, fake, labels, batch_idx)
+            self._generator_step(opt_g, fake, z, labels, batch_idx)
+
+    # ---- data efficiency: ADA's controller, LeCam, bCR and zCR -------------------------------
+
+    def _sum_over_processes(self, value: torch.Tensor) -> torch.Tensor:
+        if self._world()[1] == 1:
+            return value
+        return self.trainer.strategy.reduce(value, reduce_op="sum")
+
+    def _feed_ada(self, real_scores: torch.Tensor, batch_size: int) -> None:
+        """ADA's controller: D's scores of real images, and p adjusted when due (statistics
+        summed over all processes, so every process keeps the same p)."""
+        if not isinstance(self.augment, AdaptiveAugment):
+            return
+        ada = self.augment
+        ada.accumulate(real_scores)
+        if ada.adjustment_due(self.d_steps):
+            ada.sign_sum.copy_(self._sum_over_processes(ada.sign_sum))
+            ada.sign_count.copy_(self._sum_over_processes(ada.sign_count))
+            ada.adjust(batch_size * self._world()[1])
+
+    def _ada_summary(self) -> dict[str, torch.Tensor]:
+        if not isinstance(self.augment, AdaptiveAugment):
+            return {}
+        return {"train/ada_p": self.augment.p.clone(), "train/ada_rt": self.augment.rt.clone()}
+
+    def _d_regularisers(
+        self, real: torch.Tensor, fake: torch.Tensor, z: torch.Tensor, labels: torch.Tensor,
+        real_scores: torch.Tensor, fake_scores: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:  # fmt: skip
+        """LeCam's, bCR's and zCR's terms of D's loss, by name (those switched on and due)."""
+        terms = {}
+        if self.lecam is not None:
+            world = self._world()[1]
+            scores = real_scores.detach().float(), fake_scores.detach().float()
+            means = torch.stack([scores[0].mean(), scores[1].mean()])  # (2,)
+            real_mean, fake_mean = self._sum_over_processes(means) / world
+            self.lecam.update(real_mean, fake_mean, self.g_steps)
+            if self.lecam.active(self.g_steps):
+                terms["lecam"] = self.lecam(real_scores, fake_scores)
+        cr = self.consistency
+        if cr is not None and cr.balanced:
+            real_transformed = self._d(self._layout(cr.transform(real)), labels)  # (B,)
+            fake_transformed = self._d(self._layout(cr.transform(fake)), labels)  # (B,)
+            terms["bcr"] = cr.balanced_penalty(
+                real_scores, real_transformed, fake_scores, fake_transformed
+            )
+        if cr is not None and cr.zcr_dis > 0:
+            with torch.no_grad():
+                perturbed = self._g(self.generator, cr.perturb(z, self._noise_generator()), labels)
+            perturbed_scores = self._d(self._layout(perturbed), labels)  # (B,)
+            terms["zcr"] = cr.latent_d_penalty(fake_scores, perturbed_scores)
+        return terms
 
     def _lazy_r1_step(self, opt_d, real: torch.Tensor, labels: torch.Tensor, batch_idx: int):
         """StyleGAN2's lazy R1: a D step on R1 alone, times the interval (see the class)."""
@@ -294,12 +360,22 @@ class GAN(GenerativeModule):
             return {"train/d_real": real.sigmoid().mean(), "train/d_fake": fake.sigmoid().mean()}
         return {"train/d_real_score": real.mean(), "train/d_fake_score": fake.mean()}
 
-    def _generator_step(self, opt_g, fake: torch.Tensor, labels: torch.Tensor, batch_idx) -> None:
+    def _generator_step(
+        self, opt_g, fake: torch.Tensor, z: torch.Tensor, labels: torch.Tensor, batch_idx: int
+    ) -> None:
         # G step: D's parameters frozen by the toggle; G wants its images scored as real.
         with self.toggled_optimizer(opt_g):
             if self.fresh_noise_for_g:
-                fake = self._layout(self._g(self.generator, self.sample_noise(len(labels)), labels))
+                z = self.sample_noise(len(labels))
+                fake = self._layout(self._g(self.generator, z, labels))
             loss_g = self.loss.g_loss(self._d(fake, labels))
+            cr = self.consistency
+            if cr is not None and cr.zcr_gen > 0:
+                perturbed = self._g(self.generator, cr.perturb(z, self._noise_generator()), labels)
+                zcr = cr.latent_g_penalty(fake, self._layout(perturbed))
+                loss_g = loss_g + zcr
+                if self.logging_due(batch_idx):
+                    self.log("train/zcr_g", zcr.detach())
             self._check_finite("loss_g", loss_g, batch_idx)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)

@@ -100,7 +100,7 @@ def test_a_bad_policy_in_the_config_is_refused(make_cfg):
 
 def test_diffaugment_on_the_2d_mixtures_points_is_refused_by_name(make_cfg):
     cfg = make_cfg("experiment=mixture", "augment=diffaugment", shrink="gan")
-    message = r"augment=diffaugment is invalid with data\.resolution=1: DiffAugment"
+    message = r"augment=diffaugment is invalid with data\.resolution=1: it translates"
     with pytest.raises(ConfigError, match=message):
         validate_config(cfg)
     validate_config(make_cfg("experiment=mixture", shrink="gan"))  # fine without it

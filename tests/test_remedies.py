@@ -26,6 +26,12 @@ CHANGES = {
     "wgan_gp": {"norm", "loss", "n_critic", "betas"},
     "r1": {"norm", "r1_gamma"},
     "ema": {"ema"},
+    "ada": {"augment"},
+    "lecam": {"lecam"},
+    "bcr": {"consistency"},
+    "zcr": {"consistency"},
+    "diffaugment_lecam": {"augment", "lecam"},
+    "ada_lecam": {"augment", "lecam"},
 }
 # The batch each remedy needs from a recipe of batch 64 (packs of 3 need a multiple of 3).
 BATCH = {"pack3": ["data.batch_size=63"]}
@@ -51,6 +57,8 @@ def _effects(gan) -> dict[str, object]:
         "r1_gamma": gan.loss.r1_gamma,
         "betas": (opt_g.param_groups[0]["betas"], opt_d.param_groups[0]["betas"]),
         "ema": gan.generator_ema.decay if gan.generator_ema else None,
+        "lecam": repr(gan.lecam),
+        "consistency": repr(gan.consistency),
     }
 
 
@@ -78,8 +86,11 @@ def test_pack3_without_a_batch_it_divides_is_refused_by_name(make_cfg):
 @pytest.mark.parametrize("remedy", REMEDIES)
 def test_on_the_2d_mixtures_a_remedy_applies_or_is_refused_by_name(make_cfg, remedy):
     cfg = make_cfg("experiment=mixture", f"remedy={remedy}", shrink="gan", fast=False)
-    if remedy in ("minibatch_std", "diffaugment"):  # for image discriminators only
-        with pytest.raises(ConfigError, match=f"{remedy}|augment=diffaugment"):
+    image_only = {"minibatch_std": "minibatch_std", "bcr": "bCR"}
+    image_only |= {name: "augment=" for name in ("diffaugment", "ada", "diffaugment_lecam",
+                                                  "ada_lecam")}  # fmt: skip
+    if remedy in image_only:  # for image discriminators only
+        with pytest.raises(ConfigError, match=image_only[remedy]):
             validate_config(cfg)
         return
     if remedy == "pack3":
