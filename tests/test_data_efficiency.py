@@ -15,7 +15,9 @@ from hydra.utils import instantiate
 
 from gan.augment import AdaptiveAugment
 from gan.augment.ada import ALL, transform_names
+from gan.augment.leak import leak_rows
 from gan.config import ConfigError, validate_config
+from gan.data import default_data_dir
 from gan.data.splits import class_balanced, limited, subset_size
 from gan.losses import ConsistencyRegularisation, LeCam
 from gan.train import train
@@ -213,6 +215,7 @@ def test_a_class_balanced_subset_keeps_every_classs_share():
 
 SUBSET_IN_A_PROCESS = """
 import sys, torch
+from gan.data import default_data_dir
 from gan.data.splits import class_balanced
 labels = torch.arange(60000) % 10
 print(class_balanced(labels, int(sys.argv[1]), 1234).tolist()[:50], sum(
@@ -259,3 +262,25 @@ def test_ada_is_built_for_every_image_gan(make_cfg):
         gan = instantiate(cfg.model)
         assert isinstance(gan.augment, AdaptiveAugment), model
         assert gan.lecam is not None and gan.consistency is not None, model
+
+
+@pytest.mark.slow
+def test_the_leak_of_a_run_is_measured_against_a_baseline_without_augmentation(make_cfg, tmp_path):
+    """A run at a fixed p and one without augmentation: one row, both FIDs against real and
+    augmented test images, and the leak from them; a run without ADA is refused as either."""
+    runs = {}
+    for name, extra in (("ada", ["remedy=ada", "augment.adaptive=false", "augment.p=0.8"]),
+                        ("plain", [])):  # fmt: skip
+        cfg = make_cfg(*extra, output_dir=tmp_path / name)
+        train(cfg)
+        runs[name] = str(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    (row,) = leak_rows([runs["ada"]], runs["plain"], n=200, data_root=str(default_data_dir()))
+    assert row["p"] == pytest.approx(0.8) and row["transforms"].startswith("xflip,rotate90")
+    expected = (row["fid"] - row["fid_augmented"]) - (
+        row["baseline_fid"] - row["baseline_fid_augmented"]
+    )
+    assert row["leak"] == pytest.approx(expected) and math.isfinite(row["leak"])
+    with pytest.raises(ConfigError, match="trained without augment=ada"):
+        leak_rows([runs["plain"]], runs["plain"], n=200, data_root=str(default_data_dir()))
+    with pytest.raises(ConfigError, match=r"--baseline .* trained with augmentation"):
+        leak_rows([runs["ada"]], runs["ada"], n=200, data_root=str(default_data_dir()))

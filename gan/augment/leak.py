@@ -1,0 +1,86 @@
+"""Does the generator leak ADA's augmentations (learn to produce augmented images)?
+
+`python -m gan.augment.leak <checkpoint> [<checkpoint> ...] --baseline <checkpoint> [--n 5000]`
+
+For each checkpoint of a run trained with `augment=ada` at a fixed p (`augment.adaptive=false`):
+`n` samples of the model, scored in its data set's feature space against `n` test images as they
+are and against the same images through the run's own pipeline at its p. A generator that leaks
+makes images closer to the augmented set: FID(real) - FID(augmented) grows. Augmented images are
+also more varied, so a poor generator gains on them too; the baseline (the same recipe trained
+without augmentation) is scored against the same augmented images, and
+`leak = [FID(real) - FID(augmented)] - [the baseline's]`: above 0, the run moved towards the
+augmentation more than a run that never saw it. One table row per checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from gan.augment.ada import AdaptiveAugment
+from gan.checkpoints import read_checkpoint, rebuild_model
+from gan.config import ConfigError
+from gan.data import as_unit_range, default_data_dir
+from gan.eval import rebuild_data
+from gan.metrics.evaluate import evaluate_images, generate_images
+from gan.metrics.spaces import FeatureSpace, load_feature_space
+
+
+def _fids(model, space: FeatureSpace, real: torch.Tensor, augmented: torch.Tensor, labels,
+          seed: int) -> tuple[float, float]:  # fmt: skip
+    """FID of the model's samples against the real and the augmented images."""
+    fake = generate_images(model, len(real), seed, reference_labels=labels)
+    key = f"fid_{space.name}"
+    return tuple(
+        evaluate_images(space, fake, space.embed(reference), ["fid"])[key]
+        for reference in (real, augmented)
+    )
+
+
+def leak_rows(checkpoints: list[str], baseline: str, n: int, data_root: str, seed: int = 0):
+    """One row per checkpoint (see the module docstring)."""
+    plain_checkpoint = read_checkpoint(baseline)
+    plain = rebuild_model(plain_checkpoint, baseline).eval()
+    if getattr(plain, "augment", None) is not None:
+        raise ConfigError(f"--baseline {baseline}: trained with augmentation; give a run without")
+    data = rebuild_data(plain_checkpoint, baseline, data_root)
+    space = load_feature_space(data.feature_space)
+    real = as_unit_range(data.test_set.images[:n])  # (n, C, H, W) in [-1, 1]
+    rows = []
+    for path in checkpoints:
+        model = rebuild_model(read_checkpoint(path), path).eval()
+        pipe = getattr(model, "augment", None)
+        if not isinstance(pipe, AdaptiveAugment):
+            raise ConfigError(f"{path}: trained without augment=ada, so there is nothing to leak")
+        torch.manual_seed(seed)  # the augmentation's draws
+        with torch.no_grad():
+            augmented = pipe(real).clamp(-1, 1)
+        clean, moved = _fids(model, space, real, augmented, data.test_set.labels, seed)
+        plain_clean, plain_moved = _fids(plain, space, real, augmented, data.test_set.labels, seed)
+        rows.append({
+            "checkpoint": path, "transforms": ",".join(pipe.names), "p": float(pipe.p),
+            "fid": clean, "fid_augmented": moved, "baseline_fid": plain_clean,
+            "baseline_fid_augmented": plain_moved,
+            "leak": (clean - moved) - (plain_clean - plain_moved),
+        })  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoints", nargs="+", help="last.ckpt of runs trained with ADA")
+    parser.add_argument("--baseline", required=True, help="last.ckpt of the run without it")
+    parser.add_argument("--n", type=int, default=5000, help="samples and test images (5000)")
+    parser.add_argument("--data-root", default=str(default_data_dir()), help="where data sets live")
+    args = parser.parse_args(argv)
+    rows = leak_rows(args.checkpoints, args.baseline, args.n, args.data_root)
+    print("| " + " | ".join(rows[0]) + " |")
+    print("|" + "---|" * len(rows[0]))
+    for row in rows:
+        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()]
+        print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
