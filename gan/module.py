@@ -289,16 +289,13 @@ class GAN(GenerativeModule):
         return self.trainer.strategy.reduce(value, reduce_op="sum")
 
     def _feed_ada(self, real_scores: torch.Tensor, batch_size: int) -> None:
-        """ADA's controller: D's scores of real images, and p adjusted when due (statistics
-        summed over all processes, so every process keeps the same p)."""
+        """ADA's controller: D's scores of real images (summed over all processes at every D
+        step, so every process keeps the same statistics and p), and p adjusted when due."""
         if not isinstance(self.augment, AdaptiveAugment):
             return
-        ada = self.augment
-        ada.accumulate(real_scores)
-        if ada.adjustment_due(self.d_steps):
-            ada.sign_sum.copy_(self._sum_over_processes(ada.sign_sum))
-            ada.sign_count.copy_(self._sum_over_processes(ada.sign_count))
-            ada.adjust(batch_size * self._world()[1])
+        self.augment.accumulate(real_scores, self._sum_over_processes)
+        if self.augment.adjustment_due(self.d_steps):
+            self.augment.adjust(batch_size * self._world()[1])
 
     def _ada_summary(self) -> dict[str, torch.Tensor]:
         if not isinstance(self.augment, AdaptiveAugment):

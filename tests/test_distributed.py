@@ -140,6 +140,23 @@ def test_stylegan2_under_ddp_cpu_keeps_ranks_identical_through_the_lazy_steps(tm
     assert any(name.startswith("generator_ema.") for name in states[0])
 
 
+@pytest.mark.slow
+def test_ada_and_lecam_under_ddp_cpu_keep_one_p_and_one_pair_of_averages(tmp_path):
+    """ADA's sign statistics are summed over both processes at every D step, LeCam's batch
+    means averaged: after 6 D steps (adjustments after steps 0 and 4) both ranks hold the same
+    p, r_t and averages, and the statistics since the last adjustment count step 5's real
+    scores of both processes (8 each)."""
+    run_dir, ranks = _ddp_run(tmp_path, "ada", "trainer.max_epochs=2", "remedy=ada_lecam",
+                              "lecam.start=0", "augment.speed_kimg=0.1")  # fmt: skip
+    states = [ranks[r]["state_dict"] for r in (0, 1)]
+    for name in ("augment.p", "augment.rt", "augment.sign_sum", "augment.sign_count",
+                 "lecam.ema_real", "lecam.ema_fake"):  # fmt: skip
+        assert torch.equal(states[0][name], states[1][name]), name
+    assert states[0]["augment.sign_count"].item() == 16
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["ddp/param_max_abs_diff"] == 0.0 and 0 <= metrics["train/ada_p"] <= 1
+
+
 def _start_stuck_ddp_run(tmp_path, *overrides: str) -> tuple[subprocess.Popen, Path]:
     """A DDP run whose rank 1 stops answering after the first epoch (tests/ddp_helpers.py);
     returns the process (rank 0) once rank 1 is stuck. Output goes to tmp_path/output.txt (a

@@ -275,10 +275,20 @@ class AdaptiveAugment(nn.Module):
         return images
 
     @torch.no_grad()
-    def accumulate(self, real_scores: torch.Tensor) -> None:
-        """Add one D step's scores of real images to the statistics behind r_t."""
-        self.sign_sum += torch.sign(real_scores.detach().float()).sum()
-        self.sign_count += real_scores.numel()
+    def accumulate(
+        self, real_scores: torch.Tensor,
+        over_processes: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:  # fmt: skip
+        """Add one D step's scores of real images to the statistics behind r_t.
+        `over_processes` sums a tensor over the DDP processes, so every process adds the same
+        statistics (DDP broadcasts rank 0's buffers at every step: statistics kept per process
+        would be overwritten)."""
+        scores = real_scores.detach().float()
+        stats = torch.stack([torch.sign(scores).sum(), torch.full_like(scores[0], scores.numel())])
+        if over_processes is not None:
+            stats = over_processes(stats)  # (2,)
+        self.sign_sum += stats[0]
+        self.sign_count += stats[1]
 
     def adjustment_due(self, d_step: int) -> bool:
         """Whether p is adjusted after the D step numbered `d_step` (from 0): the first and every
