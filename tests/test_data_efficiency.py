@@ -223,6 +223,7 @@ print(class_balanced(labels, int(sys.argv[1]), 1234).tolist()[:50], sum(
 """
 
 
+@pytest.mark.slow
 def test_the_subset_is_the_same_in_every_process():
     """Two fresh interpreters (other global seeds, other hash seeds) pick the same images."""
     outputs = {
