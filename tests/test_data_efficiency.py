@@ -22,6 +22,7 @@ from gan.data.splits import class_balanced, limited, subset_size
 from gan.losses import ConsistencyRegularisation, LeCam
 from gan.train import train
 from tests.conftest import PROJECT_ROOT
+from tests.test_datasets import fabricate_folder
 
 # The share of images a transform changes when applied: the flips and quarter turns draw the
 # identity too (x-flip 1 in 2, luma flip 1 in 2, rotate90 1 in 4), an integer translation of up
@@ -285,3 +286,26 @@ def test_the_leak_of_a_run_is_measured_against_a_baseline_without_augmentation(m
         leak_rows([runs["plain"]], runs["plain"], n=200, data_root=str(default_data_dir()))
     with pytest.raises(ConfigError, match=r"--baseline .* trained with augmentation"):
         leak_rows([runs["ada"]], runs["ada"], n=200, data_root=str(default_data_dir()))
+
+
+@pytest.mark.slow
+def test_the_remedies_train_on_a_folder_of_rgb_photos_of_odd_sizes(make_cfg, tmp_path):
+    """A user's own folder (RGB, mixed sizes and formats, two class folders) at 32 px: ADA,
+    LeCam and bCR + zCR over 2 epochs, on a class-balanced half of the training images."""
+    folder = fabricate_folder(tmp_path / "images")
+    cfg = make_cfg(
+        "data=folder", f"data.path={folder}", "data.resolution=32", "data.val_size=4",
+        "data.fraction=0.5", "data.batch_size=2", "callbacks.metrics=null",
+        "trainer.max_epochs=2", "remedy=ada_lecam", "consistency=icr", "lecam.start=0",
+        "augment.speed_kimg=0.1",
+    )  # fmt: skip
+    job = Path(cfg.paths.output_dir) / "job.json"
+    job.parent.mkdir(parents=True)
+    job.write_text('{"status": "running"}')
+    metrics = train(cfg)
+    assert metrics["d_steps"] == 4 and metrics["images_seen"] == 8  # 4 images, 2 epochs
+    for name in ("train/ada_p", "train/lecam", "train/bcr", "train/zcr", "train/zcr_g"):
+        assert math.isfinite(metrics[name]), name
+    record = json.loads(job.read_text())["training_set"]
+    assert record["images"] == 4 and record["of"] == 8 and record["balanced"] is True
+    assert sum(record["per_class"].values()) == 4 and len(record["per_class"]) == 2
