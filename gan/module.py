@@ -131,8 +131,8 @@ class GAN(GenerativeModule):
     def _g(self, generator: nn.Module, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return generator(z, labels) if self.num_classes else generator(z)
 
-    def _d(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.augment is not None:
+    def _d(self, images: torch.Tensor, labels: torch.Tensor, augment: bool = True) -> torch.Tensor:
+        if augment and self.augment is not None:
             images = self.augment(images)
         if self.num_classes:
             return self.discriminator(images, labels)

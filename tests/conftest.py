@@ -26,6 +26,7 @@ FAST = [
     "debug=smoke",
     "trainer.accelerator=cpu",
     "data.batch_size=16",
+    "callbacks.overfitting.num_images=200",
     "callbacks.metrics.num_samples=200",
 ]
 # The image-to-image tasks (task=...) score their outputs with callbacks.task_metrics instead.
