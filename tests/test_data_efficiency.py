@@ -309,3 +309,31 @@ def test_the_remedies_train_on_a_folder_of_rgb_photos_of_odd_sizes(make_cfg, tmp
     record = json.loads(job.read_text())["training_set"]
     assert record["images"] == 4 and record["of"] == 8 and record["balanced"] is True
     assert sum(record["per_class"].values()) == 4 and len(record["per_class"]) == 2
+
+
+def test_every_remedy_option_reaches_the_module_and_the_data(make_cfg):
+    """Each option of augment=ada, lecam=default, consistency=icr and data.balanced, set away
+    from its default in the config, is what the built objects hold."""
+    cfg = make_cfg(
+        "augment=ada", "augment.transforms=[xflip,hue]", "augment.p=0.25", "augment.adaptive=false",
+        "augment.target=0.7", "augment.interval=8", "augment.speed_kimg=50",
+        "lecam=default", "lecam.weight=0.5", "lecam.decay=0.9", "lecam.start=7",
+        "consistency=icr", "consistency.bcr_real=1.5", "consistency.bcr_fake=2.5",
+        "consistency.zcr_dis=3.5", "consistency.zcr_gen=0.25", "consistency.zcr_sigma=0.05",
+    )  # fmt: skip
+    gan = instantiate(cfg.model)
+    ada, lecam, cr = gan.augment, gan.lecam, gan.consistency
+    assert ada.names == ("xflip", "hue") and ada.p.item() == 0.25 and not ada.adaptive
+    assert (ada.target, ada.interval, ada.speed_kimg) == (0.7, 8, 50)
+    assert (lecam.weight, lecam.decay, lecam.start) == (0.5, 0.9, 7)
+    assert (cr.bcr_real, cr.bcr_fake, cr.zcr_dis, cr.zcr_gen, cr.zcr_sigma) == (
+        1.5, 2.5, 3.5, 0.25, 0.05)  # fmt: skip
+
+    subsets = {}
+    for balanced in ("true", "false"):
+        data = instantiate(make_cfg("data.limit_images=100", f"data.balanced={balanced}").data)
+        data.setup("fit")
+        subsets[balanced] = data.training_set_summary()
+    assert subsets["true"]["balanced"] and not subsets["false"]["balanced"]
+    assert set(subsets["true"]["per_class"].values()) <= {9, 10, 11}  # digits are 9-11% of MNIST
+    assert subsets["false"]["per_class"] != subsets["true"]["per_class"]
