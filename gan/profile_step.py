@@ -63,6 +63,18 @@ def host_time_by_package(profile: cProfile.Profile, steps: int) -> dict[str, flo
     return {name: 1000 * seconds / steps for name, seconds in totals.most_common()}
 
 
+def framework_functions(profile: cProfile.Profile, steps: int, top: int = 15) -> list[dict]:
+    """The `top` functions of lightning and gan by cumulative time a step (what the framework
+    adds around the operators: hooks, optimiser wrappers, toggles, logging)."""
+    rows = []
+    for (filename, line, name), (_, calls, _, cumtime, _) in pstats.Stats(profile).stats.items():
+        if package_of(filename) in ("lightning", "gan"):
+            where = "/".join(Path(filename).parts[-2:])
+            rows.append({"function": f"{where}:{line} {name}", "calls_per_step": calls / steps,
+                         "cumulative_ms_per_step": 1000 * cumtime / steps})  # fmt: skip
+    return sorted(rows, key=lambda r: r["cumulative_ms_per_step"], reverse=True)[:top]
+
+
 def _device_time_us(event) -> float:
     return getattr(event, "self_device_time_total", getattr(event, "self_cuda_time_total", 0.0))
 
@@ -196,6 +208,7 @@ def profile_way(way: str, device: str, batch_size: int, warmup: int, steps: int,
         "gc_tracked_objects": len(gc.get_objects()),
         "profile": clock.summary,
         "host_ms_per_step_by_package": host_time_by_package(clock._python_profile, steps),
+        "framework_functions": framework_functions(clock._python_profile, steps),
         "dynamo": dynamo_counters(),
     }
 
@@ -310,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
           f"steps, median of {args.repeats} windows of {args.steps}, then one profiled window "
           "of each kind")  # fmt: skip
     print(tables(results))
+    for r in results:
+        print(f"\n{r['way']}, gc {r['gc']}: lightning's and gan's functions by cumulative ms/step")
+        for f in r["framework_functions"][:10]:
+            print(
+                f"  {f['cumulative_ms_per_step']:8.3f}  x{f['calls_per_step']:g}  {f['function']}"
+            )
     for r in results:
         for line in r["torch_logs"][:10]:
             print(f"{r['way']}/gc {r['gc']}: {line}")

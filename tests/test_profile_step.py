@@ -53,6 +53,8 @@ def test_each_way_is_timed_profiled_and_attributed_to_its_packages(tmp_path):
     by_way = {r["way"]: r["host_ms_per_step_by_package"] for r in results}
     assert by_way["fast"]["lightning"] > 0 and by_way["fast-callbacks"]["lightning"] > 0
     assert by_way["plain-fast"].get("lightning", 0.0) == 0.0
+    names = [f["function"] for f in results[0]["framework_functions"]]
+    assert any("training_step" in name for name in names), names
     table = tables(results)
     assert "| fast-callbacks | frozen |" in table and "| plain-fast | on |" in table
 
