@@ -1,6 +1,9 @@
 """The GPU check, one command for a GPU that is at hand only briefly: `make gpu-check`.
 
 Runs, each step in its own process with its own time limit (in all under 8 minutes on one GPU):
+0. `profile`: `gan.profile_step` at batch 128: where the fast path's step time goes, beside
+   plain-fast's (first: the measurement the fast path's next changes wait for; `--only profile`
+   runs it alone);
 1. `epoch`: one epoch of the default DCGAN with `trainer=gpu fast=gpu` and the default callbacks;
 2. `bench`: `gan.bench --device cuda --models dcgan`, every way at batch 128;
 3. `bench-large`: `fast` and `plain-fast` at larger batches (the GPU's best batch size);
@@ -37,7 +40,7 @@ from gan.config import PROJECT_ROOT
 from gan.machine import cpu_name
 
 NO_GPU = "no CUDA device here: skipped"
-STEP_KEYS = ("epoch", "bench", "bench-large", "inception", "tests", "bench-stylegan2")
+STEP_KEYS = ("profile", "epoch", "bench", "bench-large", "inception", "tests", "bench-stylegan2")
 BUDGET_S = 470  # the whole check, so that it ends within 8 minutes with the start-up
 MIN_STEP_S = 15  # a step that would get less time than this is skipped
 
@@ -88,6 +91,17 @@ def plan(out: Path, work: Path, inception_file: Path | None) -> list[Step]:
         return shlex.split(line)
 
     return [
+        Step(
+            "profile",
+            "profile: fast, fast with callbacks and plain-fast, gc on and frozen, batch 128",
+            command(
+                f"{python} gan.profile_step --device cuda --batch-size 128 --warmup 20 "
+                f"--repeats 3 --trace-dir {q(str(out / 'traces'))} "
+                f"--out {q(str(out / 'profile.json'))}"
+            ),
+            timeout_s=210,  # six processes, three of them compiling (about 20 s each)
+            result_file=out / "profile.json",
+        ),
         Step(
             "epoch",
             "one epoch, default DCGAN, trainer=gpu fast=gpu",

@@ -23,7 +23,7 @@ def test_without_a_gpu_the_check_passes_and_says_what_it_skipped(tmp_path, monke
     steps = {step["key"]: step for step in report["steps"]}
     assert list(steps) == list(gpu_check.STEP_KEYS)
     assert report["environment"]["cuda_available"] is False
-    for key in ("epoch", "bench", "bench-large", "inception", "bench-stylegan2"):
+    for key in ("profile", "epoch", "bench", "bench-large", "inception", "bench-stylegan2"):
         assert steps[key]["status"] == "skipped" and steps[key]["note"] == NO_GPU
     # The gpu tests are collected and run: without CUDA every one of them is skipped.
     assert steps["tests"]["status"] == "passed"
