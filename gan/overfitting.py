@@ -55,8 +55,9 @@ class DiscriminatorOverfitting(L.Callback):
     training images (the first of the training set: the same every time), as many validation
     images and as many images of the training generator from seeded noise, logged as
     `val/d_train`, `val/d_heldout`, `val/d_generated` and `val/d_overfit` (r_v, see
-    `overfitting_ratio`). D scores clean images (no augmentation) in training mode, in batches
-    of the training batch size, with nothing of its state changed. A model without a
+    `overfitting_ratio`). D scores clean images (no augmentation) in training mode, in whole
+    batches of the training batch size (`num_images` rounded down to them), with nothing of
+    its state changed. A model without a
     GAN's discriminator (the VAE, the image-to-image models) logs nothing."""
 
     def __init__(self, num_images: int = 1000, every_n_epochs: int = 1, seed: int = 0) -> None:
@@ -89,15 +90,17 @@ class DiscriminatorOverfitting(L.Callback):
         """D's mean raw scores and r_v: {"d_train": ..., "d_heldout": ..., "d_generated": ...,
         "d_overfit": ...}."""
         train, val = datamodule.train_set, datamodule.val_set
+        step = max(batch_size - batch_size % pl_module._pack, pl_module._pack)
         n = min(self.num_images, len(train), len(val))
-        n -= n % pl_module._pack  # PacGAN scores packs of images
+        # Whole batches only (as training has them): D's minibatch standard deviation cuts each
+        # into groups, PacGAN into packs.
+        n = n - n % step if n >= step else n - n % pl_module._pack
         device = pl_module.device
         rng = torch.Generator().manual_seed(self.seed)
         z = torch.randn(n, pl_module.latent_dim, generator=rng)  # (n, latent_dim)
         fake_labels = torch.zeros(n, dtype=torch.long)
         if pl_module.num_classes:
             fake_labels = labels_like(val.labels, n, pl_module.num_classes, self.seed)
-        step = max(batch_size - batch_size % pl_module._pack, pl_module._pack)
         mean = {}
         with untouched([pl_module.generator, pl_module.discriminator], device):
             for name, images, labels in (

@@ -16,6 +16,7 @@ from gan.data.tensors import ImageTensorDataset
 from gan.losses import NonSaturatingLoss
 from gan.module import GAN
 from gan.nets import DCGANGenerator
+from gan.nets.batch_view import MinibatchStd
 from gan.overfitting import DiscriminatorOverfitting, overfitting_ratio, untouched
 from gan.train import train
 
@@ -70,6 +71,21 @@ def test_a_memorising_d_scores_held_out_images_as_generated_and_a_generalising_o
     assert scores["d_train"] == 1.0 and scores["d_generated"] == -1.0
     expected = {"memorising": (-1.0, 1.0), "generalising": (1.0, 0.0)}[kind]
     assert (scores["d_heldout"], scores["d_overfit"]) == expected
+
+
+def test_scores_come_in_whole_batches_for_a_minibatch_standard_deviation():
+    """30 images at batch 24 would leave a batch of 6, which groups of 4 cannot cut: 24 it is."""
+    data = SimpleNamespace(train_set=_bright_images(40, seed=1), val_set=_bright_images(40, 2))
+    seen = []
+
+    class GroupedBright(Bright):
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            seen.append(len(images))
+            return MinibatchStd(4)(images)[:, :1].mean(dim=(1, 2, 3))
+
+    model = _gan_with(GroupedBright())
+    DiscriminatorOverfitting(num_images=30).scores(model, data, batch_size=24)
+    assert seen == [24, 24, 24]  # training, held-out, generated
 
 
 def test_scoring_leaves_buffers_and_the_rngs_as_they_were():
