@@ -57,8 +57,8 @@ class DiscriminatorOverfitting(L.Callback):
     `val/d_train`, `val/d_heldout`, `val/d_generated` and `val/d_overfit` (r_v, see
     `overfitting_ratio`). D scores clean images (no augmentation) in training mode, in whole
     batches of the training batch size (`num_images` rounded down to them), with nothing of
-    its state changed. A model without a
-    GAN's discriminator (the VAE, the image-to-image models) logs nothing."""
+    its state changed. A model that is not a `gan.module.GAN` (the VAE, the image-to-image
+    models) logs nothing."""
 
     def __init__(self, num_images: int = 1000, every_n_epochs: int = 1, seed: int = 0) -> None:
         if num_images < 1 or every_n_epochs < 1:
