@@ -149,7 +149,7 @@ class ProfilingClock(WindowClock):
         self.gc = GcClock()
         self.summary: dict = {}
         self._torch_profile: torch.profiler.profile | None = None
-        self._python_profile = cProfile.Profile()
+        self.python_profile = cProfile.Profile()
         self._began = 0.0
 
     def tick(self) -> bool:
@@ -174,9 +174,9 @@ class ProfilingClock(WindowClock):
             self.summary = profile_summary(self._torch_profile, self.steps, wall)
             if self.trace is not None:
                 self._torch_profile.export_chrome_trace(str(self.trace))
-            self._python_profile.enable()
+            self.python_profile.enable()
         elif self.done == self.total:
-            self._python_profile.disable()
+            self.python_profile.disable()
         return self.done >= self.total
 
 
@@ -207,8 +207,8 @@ def profile_way(way: str, device: str, batch_size: int, warmup: int, steps: int,
         "gc_ms_per_step": 1000 * clock.gc.seconds / timed_steps,
         "gc_tracked_objects": len(gc.get_objects()),
         "profile": clock.summary,
-        "host_ms_per_step_by_package": host_time_by_package(clock._python_profile, steps),
-        "framework_functions": framework_functions(clock._python_profile, steps),
+        "host_ms_per_step_by_package": host_time_by_package(clock.python_profile, steps),
+        "framework_functions": framework_functions(clock.python_profile, steps),
         "dynamo": dynamo_counters(),
     }
 
