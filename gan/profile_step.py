@@ -81,8 +81,8 @@ def _device_time_us(event) -> float:
 
 def profile_summary(prof: torch.profiler.profile, steps: int, wall_s: float, top: int = 15) -> dict:
     """Per step: the wall time of the profiled window, the host's time in operators, the number
-    of operator calls and kernel launches, the device's busy time; the `top` operators by host
-    time."""
+    of operator calls (in all and per operator) and kernel launches, the device's busy time; the
+    `top` operators by host time."""
     events = prof.key_averages()
     ops = [e for e in events if e.key.startswith("aten::")]
     launches = sum(e.count for e in events if e.key in LAUNCHES)
@@ -96,6 +96,7 @@ def profile_summary(prof: torch.profiler.profile, steps: int, wall_s: float, top
         "kernel_launches_per_step": launches / steps,
         "cuda_graph_launches_per_step": graph_launches / steps,
         "device_busy_ms_per_step": device_us / 1000 / steps,
+        "operator_calls": {e.key: e.count / steps for e in sorted(ops, key=lambda e: -e.count)},
         "top_host_operators": [
             {
                 "name": e.key,
