@@ -107,6 +107,7 @@ def test_scoring_leaves_buffers_and_the_rngs_as_they_were():
     assert torch.equal(torch.get_rng_state(), rng)
 
 
+@pytest.mark.slow
 def test_measuring_d_changes_nothing_in_training_and_logs_its_scores(make_cfg, tmp_path):
     """The default DCGAN (BatchNorm in D and G), default callbacks, 2 epochs: with the
     measurement every epoch, the run ends with the same weights and buffers as without it."""
