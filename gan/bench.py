@@ -460,13 +460,18 @@ def time_inception(device: str, n: int | None = None, weights: Path | None = Non
 # ---- the driver ---------------------------------------------------------------------------------
 
 
+def run_worker(command: list[str], env: dict | None = None) -> tuple[dict, str]:
+    """Run a worker process; return the JSON it prints last, and what it wrote to stderr."""
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"worker {command[2:]} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
+
+
 def in_worker(args: argparse.Namespace, *command: str) -> dict:
     """Run `python -m gan.bench --worker ...` and return the JSON it prints last."""
     base = [sys.executable, "-m", "gan.bench", "--device", args.device, "--seed", str(args.seed)]
-    result = subprocess.run([*base, *command], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"bench worker {command} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_worker([*base, *command])[0]
 
 
 def machine() -> dict:

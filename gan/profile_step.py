@@ -25,7 +25,6 @@ import json
 import os
 import pstats
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -33,13 +32,13 @@ from pathlib import Path
 
 import torch
 
-from gan.bench import LOOPS, MODELS, WindowClock, compose, machine, synchronize
+from gan.bench import LOOPS, MODELS, WindowClock, compose, machine, run_worker, synchronize
 
 PROFILED_WAYS = ("fast", "fast-callbacks", "plain-fast")
 GC_MODES = ("on", "frozen")
 PACKAGES = ("lightning", "torch", "gan", "hydra", "omegaconf")
 LAUNCHES = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx")
-LOGGED = ("Recompiling", "recompil", "Graph break", "graph break")
+LOGGED = ("recompil", "graph break")  # in TORCH_LOGS lines, lower-cased
 
 
 def package_of(filename: str) -> str:
@@ -226,13 +225,9 @@ def in_worker(args: argparse.Namespace, way: str, gc_mode: str) -> dict:
     command += ["--fast-overrides", args.fast_overrides]
     if args.trace_dir:
         command += ["--trace-dir", str(args.trace_dir)]
-    env = {**os.environ, "TORCH_LOGS": "recompiles,graph_breaks"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(f"profile worker {way}/{gc_mode} failed:\n{result.stderr[-3000:]}")
-    record = json.loads(result.stdout.strip().splitlines()[-1])
+    record, stderr = run_worker(command, {**os.environ, "TORCH_LOGS": "recompiles,graph_breaks"})
     record["torch_logs"] = [
-        line for line in result.stderr.splitlines() if any(key in line for key in LOGGED)
+        line for line in stderr.splitlines() if any(key in line.lower() for key in LOGGED)
     ]
     return record
 

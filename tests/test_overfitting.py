@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from gan.data.tensors import ImageTensorDataset
+from gan.history import run_history
 from gan.losses import NonSaturatingLoss
 from gan.module import GAN
 from gan.nets import DCGANGenerator
@@ -123,6 +124,27 @@ def test_measuring_d_changes_nothing_in_training_and_logs_its_scores(make_cfg, t
     assert [k for k, v in with_it.items() if not torch.equal(v, without_it[k])] == []
     for name in ("d_train", "d_heldout", "d_generated", "d_overfit"):
         assert math.isfinite(measured[f"val/{name}"]), measured
+
+
+@pytest.mark.slow
+def test_the_measurement_runs_every_n_epochs_and_after_the_last_on_num_images(
+    make_cfg, monkeypatch
+):
+    """every_n_epochs=2 over 3 epochs: after epochs 2 and 3 only; num_images from the config."""
+    sizes = []
+    scores = DiscriminatorOverfitting.scores
+
+    def counted(self, pl_module, datamodule, batch_size):
+        sizes.append(self.num_images)
+        return scores(self, pl_module, datamodule, batch_size)
+
+    monkeypatch.setattr(DiscriminatorOverfitting, "scores", counted)
+    cfg = make_cfg("trainer.max_epochs=3", "callbacks.overfitting.every_n_epochs=2",
+                   "callbacks.overfitting.num_images=48")  # fmt: skip
+    train(cfg)
+    rows = run_history(Path(cfg.paths.output_dir))
+    assert sorted(int(r["epoch"]) for r in rows if "val/d_overfit" in r) == [1, 2]
+    assert sizes == [48, 48]
 
 
 def test_bad_overfitting_settings_are_refused_by_name():
