@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -26,6 +26,18 @@ def ema_decay_at(step: int, decay: float, warmup: bool = True) -> float:
     min(decay, (1 + step) / (10 + step)), as in TensorFlow's ExponentialMovingAverage, so the
     average forgets the random initial weights within the first few hundred steps."""
     return min(decay, (1 + step) / (10 + step)) if warmup else decay
+
+
+def _paired(
+    averaged: Iterable[torch.Tensor], current: Iterable[torch.Tensor]
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The averaged network's tensors and the live network's (detached), checked to pair up."""
+    averaged, current = list(averaged), [tensor.detach() for tensor in current]
+    if len(averaged) != len(current):
+        raise ValueError(
+            f"the averaged network has {len(averaged)} tensors, the network {len(current)}"
+        )
+    return averaged, current
 
 
 class EMA(nn.Module):
@@ -81,10 +93,11 @@ class EMA(nn.Module):
             decay = half_life_decay(self.half_life_kimg, self.rampup, images_before, batch)
         else:
             decay = ema_decay_at(self._count, self.decay, self.warmup)
-        for average, current in zip(self.averaged.parameters(), network.parameters(), strict=True):
-            average.lerp_(current.detach(), 1.0 - decay)
-        for average, current in zip(self.averaged.buffers(), network.buffers(), strict=True):
-            average.copy_(current)
+        # One multi-tensor operation for all weights and one for all buffers (on a GPU a few
+        # kernels, not one or two per tensor), the same arithmetic as a `lerp_` per tensor.
+        averaged, current = _paired(self.averaged.parameters(), network.parameters())
+        torch._foreach_lerp_(averaged, current, 1.0 - decay)
+        torch._foreach_copy_(*_paired(self.averaged.buffers(), network.buffers()))
         self.num_updates += 1
         self._count += 1
         self.batch_norm_stale = True

@@ -28,6 +28,35 @@ def test_ema_without_warmup_matches_the_closed_form():
     assert int(ema.num_updates) == k
 
 
+def test_an_update_is_bit_for_bit_a_lerp_per_tensor():
+    """The multi-tensor update does exactly what one `lerp_` and one `copy_` per tensor do."""
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.Conv2d(8, 1, 3)
+    )
+    ema = EMA(network, 0.999)
+    reference = [p.clone() for p in ema.averaged.parameters()]
+    for step in range(3):
+        with torch.no_grad():
+            for p in network.parameters():
+                p.add_(torch.randn_like(p))
+        network(torch.randn(4, 3, 8, 8))  # moves BatchNorm's statistics
+        weight = 1.0 - ema_decay_at(step, 0.999)
+        for average, current in zip(reference, network.parameters(), strict=True):
+            average.lerp_(current.detach(), weight)
+        ema.update(network)
+    for average, expected in zip(ema.averaged.parameters(), reference, strict=True):
+        assert torch.equal(average, expected)
+    for average, current in zip(ema.averaged.buffers(), network.buffers(), strict=True):
+        assert torch.equal(average, current)
+
+
+def test_an_update_from_another_network_is_refused():
+    ema = EMA(net_with(1.0), 0.99)
+    with pytest.raises(ValueError, match="averaged network has 4 tensors, the network 2"):
+        ema.update(torch.nn.Linear(2, 2))
+
+
 def test_ema_warmup_ramps_the_decay():
     assert [ema_decay_at(t, 0.999) for t in (0, 1, 90)] == pytest.approx([0.1, 2 / 11, 0.91])
     assert ema_decay_at(100_000, 0.999) == 0.999

@@ -119,3 +119,24 @@ def test_checkpoint_saved_on_the_cpu_resumes_on_the_gpu(make_cfg, tmp_path):
 def test_fast_path_checkpoint_resumes_on_the_cpu(make_cfg, tmp_path):
     """Compiled, bf16, fused-Adam training on the GPU; the plain CPU path continues it."""
     _train_then_resume(make_cfg, tmp_path, first=["fast=gpu", *ON_GPU], then=["trainer=cpu"])
+
+
+def test_the_ema_update_on_the_gpu_is_bit_for_bit_a_lerp_per_tensor():
+    """The EMA's multi-tensor update (fused CUDA kernels) does exactly what a `lerp_` per tensor
+    does, on the default DCGAN generator."""
+    from gan.ema import EMA
+    from gan.nets.dcgan import DCGANGenerator
+
+    torch.manual_seed(0)
+    generator = DCGANGenerator().cuda()
+    ema = EMA(generator, 0.999, warmup=False)
+    reference = [p.clone() for p in ema.averaged.parameters()]
+    for _ in range(3):
+        with torch.no_grad():
+            for p in generator.parameters():
+                p.add_(torch.randn_like(p))
+        for average, current in zip(reference, generator.parameters(), strict=True):
+            average.lerp_(current.detach(), 1.0 - 0.999)
+        ema.update(generator)
+    for average, expected in zip(ema.averaged.parameters(), reference, strict=True):
+        assert torch.equal(average, expected)
