@@ -9,19 +9,22 @@ bookkeeping. Each variant runs in a process of its own:
 - `fast-bare-backward`: `fast` with `manual_backward(loss)` replaced by `loss.backward()`;
 - `fast-bare-step`: `fast` with the raw optimisers in place of Lightning's wrappers, whose
   `step()` goes through the strategy, the precision plugin and the step counters;
-- `fast-no-finite-check`: `fast` without the losses' finiteness check (`_check_finite`).
+- `fast-no-finite-check`: `fast` without the losses' finiteness check (`_check_finite`);
+- `fast-no-logging`: `fast` with `self.log` and `self.log_dict` doing nothing (the module logs at
+  the batches whose values are written: every 50th here).
 
 Each bypass does the same arithmetic (the same gradients and updates: `tests/test_host_cost.py`
 checks it), so a variant's saving is what that piece costs; what `fast` costs beyond `plain-fast`
 and the bypasses together is Lightning's loop per batch and the module's step. A bypass is a
 measurement, not a way to train: it skips Lightning's hooks and step counts.
 
-Two measures:
+Two measures, over windows of `--steps` steps after `--warmup` (50 each by default: the fast
+path logs every 50th step, as `fast=gpu` does, so each window holds one logging step):
 
-- time (default): the median of `--repeats` windows of `--steps` steps, as `gan.bench` times;
-- `--count-instructions`: the host's instructions per step, counted by valgrind's callgrind (a
-  window of `--steps` steps after the warm-up; valgrind must be installed). Instruction counts do
-  not depend on what else the machine runs: repeated runs agree to 0.01%.
+- time (default): the median of `--repeats` windows, as `gan.bench` times;
+- `--count-instructions`: the host's instructions per step, counted by valgrind's callgrind over
+  one window (valgrind must be installed). Instruction counts do not depend on what else the
+  machine runs: repeated runs agree to 0.01%.
 
 By default the DCGAN is made so narrow (width 1, batch 2) that its operators cost nearly nothing:
 the step is then bound by the host, the regime of a GPU whose kernels finish before the host has
@@ -54,6 +57,7 @@ BYPASSES = {
     "fast-bare-backward": "manual_backward",
     "fast-bare-step": "optimizer_step",
     "fast-no-finite-check": "finite_check",
+    "fast-no-logging": "logging",
 }
 VARIANTS = ("fast", "plain-fast", *BYPASSES)
 
@@ -68,22 +72,23 @@ def bypassed(piece: str | None):
     if piece is None:
         yield
         return
-    owner, name = {
-        "manual_backward": (L.LightningModule, "manual_backward"),
-        "optimizer_step": (L.LightningModule, "optimizers"),
-        "finite_check": (GAN, "_check_finite"),
-    }[piece]
-    original = getattr(owner, name)
-    replacement = {
-        "manual_backward": lambda self, loss, *args, **kwargs: loss.backward(*args, **kwargs),
-        "optimizer_step": lambda self, use_pl_optimizer=True: original(self, False),
-        "finite_check": lambda self, *args: None,
-    }[piece]
-    setattr(owner, name, replacement)
+    replacements = {
+        "manual_backward": [(L.LightningModule, "manual_backward",
+                             lambda self, loss, *args, **kwargs: loss.backward(*args, **kwargs))],
+        "optimizer_step": [(L.LightningModule, "optimizers",  # the raw optimisers
+                            lambda self, use_pl_optimizer=True: originals[0](self, False))],
+        "finite_check": [(GAN, "_check_finite", lambda self, *args: None)],
+        "logging": [(L.LightningModule, "log", lambda self, *args, **kwargs: None),
+                    (L.LightningModule, "log_dict", lambda self, *args, **kwargs: None)],
+    }[piece]  # fmt: skip
+    originals = [getattr(owner, name) for owner, name, _ in replacements]
+    for owner, name, replacement in replacements:
+        setattr(owner, name, replacement)
     try:
         yield
     finally:
-        setattr(owner, name, original)
+        for (owner, name, _), original in zip(replacements, originals, strict=True):
+            setattr(owner, name, original)
 
 
 class CallgrindWindow(WindowClock):
@@ -183,8 +188,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--batch-size", type=int, help="default: 2, or 128 with --full")
     parser.add_argument("--full", action="store_true", help="the bench's DCGAN, not a narrow one")
-    parser.add_argument("--warmup", type=int, default=30, help="steps before the window")
-    parser.add_argument("--steps", type=int, default=20, help="steps per window")
+    parser.add_argument("--warmup", type=int, default=50, help="steps before the window")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=50,
+        help="steps per window (a multiple of 50: one logging step in each)",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed windows, median kept")
     parser.add_argument(
         "--count-instructions", action="store_true", help="count with callgrind, not time"
