@@ -96,8 +96,11 @@ class EMA(nn.Module):
         # One multi-tensor operation for all weights and one for all buffers (on a GPU a few
         # kernels, not one or two per tensor), the same arithmetic as a `lerp_` per tensor.
         averaged, current = _paired(self.averaged.parameters(), network.parameters())
-        torch._foreach_lerp_(averaged, current, 1.0 - decay)
-        torch._foreach_copy_(*_paired(self.averaged.buffers(), network.buffers()))
+        if averaged:  # the multi-tensor operations refuse empty lists
+            torch._foreach_lerp_(averaged, current, 1.0 - decay)
+        averaged, current = _paired(self.averaged.buffers(), network.buffers())
+        if averaged:
+            torch._foreach_copy_(averaged, current)
         self.num_updates += 1
         self._count += 1
         self.batch_norm_stale = True

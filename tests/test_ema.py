@@ -51,6 +51,17 @@ def test_an_update_is_bit_for_bit_a_lerp_per_tensor():
         assert torch.equal(average, current)
 
 
+def test_a_network_without_buffers_is_averaged():
+    """An MLP generator has weights and no buffers (BatchNorm's statistics)."""
+    ema = EMA(torch.nn.Linear(2, 2), 0.5, warmup=False)
+    target = torch.nn.Linear(2, 2)
+    expected = [a.detach().lerp(b.detach(), 0.5) for a, b in
+                zip(ema.averaged.parameters(), target.parameters(), strict=True)]  # fmt: skip
+    ema.update(target)
+    for average, value in zip(ema.averaged.parameters(), expected, strict=True):
+        assert torch.equal(average, value)
+
+
 def test_an_update_from_another_network_is_refused():
     ema = EMA(net_with(1.0), 0.99)
     with pytest.raises(ValueError, match="averaged network has 4 tensors, the network 2"):
