@@ -164,19 +164,19 @@ def run_variant(args: argparse.Namespace, variant: str) -> dict:
 
 def table(results: list[dict]) -> str:
     """Markdown: each variant's cost per step and its difference to `fast`."""
+    counted = "instructions_per_step" in results[0]
     key, unit = (
-        ("instructions_per_step", "instructions/step")
-        if "instructions_per_step" in results[0]
-        else ("ms_per_step", "ms/step")
+        ("instructions_per_step", "instructions/step") if counted else ("ms_per_step", "ms/step")
     )
+
+    def shown(value: float) -> str:
+        return f"{value / 1e6:.2f} M" if counted else f"{value:.3f}"
+
     fast = next((r[key] for r in results if r["variant"] == "fast"), None)
     lines = [f"| variant | {unit} | fast minus this |", "|---|---:|---:|"]
     for r in results:
-        value = f"{r[key] / 1e6:.2f} M" if key == "instructions_per_step" else f"{r[key]:.3f}"
-        saved = "–"
-        if fast is not None:
-            saved = f"{(fast - r[key]) / 1e6:.2f} M" if unit[0] == "i" else f"{fast - r[key]:.3f}"
-        lines.append(f"| {r['variant']} | {value} | {saved} |")
+        saved = "–" if fast is None else shown(fast - r[key])
+        lines.append(f"| {r['variant']} | {shown(r[key])} | {saved} |")
     return "\n".join(lines)
 
 
