@@ -9,6 +9,10 @@ and KL; highest for IS, precision, recall and classes). Jobs that failed, never 
 an unreadable record are listed under the table with their error; with no completed job there is
 no table, only that list, and the exit status is 1. A job that stopped but was resumed (another
 job's `ckpt_path` lies in its directory) is listed apart, with the job that continued it.
+
+`--rows KEYS --columns KEYS` lays each metric out as a grid as well (rows x columns, e.g. data
+size by remedy), above the table of every configuration: a key is a config group (`remedy`) or
+an override (`data.fraction`), several of them comma-separated for one axis.
 """
 
 from __future__ import annotations
@@ -236,8 +240,101 @@ def default_metrics(jobs: list[Job]) -> list[str]:
     return list(names)
 
 
-def build_report(multirun_dir: Path, metrics: list[str] | None = None) -> tuple[str, list[dict]]:
-    """The markdown report and the CSV rows for the sweep in `multirun_dir`."""
+class GridError(ValueError):
+    """The grid's keys do not lay the configurations out one to a cell."""
+
+
+def _setting(job: Job, key: str) -> str | None:
+    """The option `job` had for config group `key`, else the value its overrides gave `key`."""
+    if job.choices and key in job.choices:
+        return str(job.choices[key] or "null")
+    return job.value(key)
+
+
+def _axis_label(job: Job, keys: list[str]) -> tuple[str, tuple]:
+    """A job's place on a grid's axis: its label, and a key that orders labels by the first key
+    set, numbers by value ("(defaults)": none of the keys set, last)."""
+    settings = [(key, _setting(job, key)) for key in keys]
+    present = [(key, value) for key, value in settings if value is not None]
+    if not present:
+        label = "(default)" if len(keys) == 1 else "(defaults)"
+    elif len(keys) == 1:
+        label = present[0][1]
+    else:
+        label = " ".join(f"{key}={value}" for key, value in present)
+    order = tuple((1,) if value is None else (0, *_sort_value(value)) for _, value in settings)
+    return label, order
+
+
+def _sort_value(value: str) -> tuple:
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def grid(
+    rows: list[Row], row_keys: list[str], column_keys: list[str], metrics: list[str]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Each metric as a markdown table of `row_keys` by `column_keys`, and each configuration's
+    (row, column) labels, in the order of `rows`. Raises GridError when a key is set by no job
+    or when two configurations fall into one cell (a key that tells them apart is missing)."""
+    jobs = [job for row in rows for job in row.jobs]
+    for key in row_keys + column_keys:
+        if all(_setting(job, key) is None for job in jobs):
+            raise GridError(f"no job sets {key!r} (a config group or an override key)")
+    cells: dict[tuple[str, str], Row] = {}
+    places = []
+    order: dict[str, dict[str, tuple]] = {"row": {}, "column": {}}
+    for config in rows:
+        row_label, row_order = _axis_label(config.jobs[0], row_keys)
+        column_label, column_order = _axis_label(config.jobs[0], column_keys)
+        if (held := cells.get((row_label, column_label))) is not None:
+            raise GridError(
+                f"the cell {row_label} x {column_label} holds two configurations, "
+                f"'{held.label}' and '{config.label}': add the key they differ in to --rows "
+                "or --columns"
+            )
+        cells[row_label, column_label] = config
+        places.append((row_label, column_label))
+        order["row"][row_label] = row_order
+        order["column"][column_label] = column_order
+    row_labels = sorted(order["row"], key=order["row"].get)
+    column_labels = sorted(order["column"], key=order["column"].get)
+    lines = []
+    for metric in metrics:
+        lines += ["", f"## {metric}: {', '.join(row_keys)} by {', '.join(column_keys)}", ""]
+        lines += [_table_row([", ".join(row_keys), *column_labels])]
+        lines += ["|---" * (len(column_labels) + 1) + "|"]
+        for row_label in row_labels:
+            texts = [
+                _grid_cell(cells.get((row_label, column_label)), metric)
+                for column_label in column_labels
+            ]
+            lines += [_table_row([row_label, *texts])]
+    return lines, places
+
+
+def _grid_cell(config: Row | None, metric: str) -> str:
+    """mean ± std over the seeds, their number in brackets; "–" with no configuration there."""
+    values = config.values(metric) if config else []
+    if not values:
+        return "–"
+    summary = summarise(values, None)
+    text = _number(summary["mean"])
+    if summary["std"] is not None:
+        text += f" ± {_number(summary['std'])}"
+    return f"{text} ({len(values)})"
+
+
+def build_report(
+    multirun_dir: Path,
+    metrics: list[str] | None = None,
+    row_keys: list[str] | None = None,
+    column_keys: list[str] | None = None,
+) -> tuple[str, list[dict]]:
+    """The markdown report and the CSV rows for the sweep in `multirun_dir`; with `row_keys`
+    and `column_keys`, each metric's grid above the table (see `grid`)."""
     jobs = read_jobs(multirun_dir)
     if not jobs:
         raise FileNotFoundError(f"no jobs (no {JOB_FILE} nor .hydra/) under {multirun_dir}")
@@ -257,17 +354,24 @@ def build_report(multirun_dir: Path, metrics: list[str] | None = None) -> tuple[
         lines += ["", f"Ran on: {ran_on}."]
     if shared:
         lines += ["", "Shared by all jobs: " + " ".join(f"`{o}`" for o in shared)]
+    places = []
+    if rows and row_keys and column_keys:
+        grid_lines, places = grid(rows, row_keys, column_keys, metrics)
+        lines += ["", "Each grid cell: mean ± std over seeds (their number).", *grid_lines]
+        lines += ["", "## Every configuration"]
     if rows:
         lines += ["", "Each cell: mean ± std over seeds (best seed).", ""]
         lines += [_table_row(["configuration", "seeds", *metrics])]
         lines += ["|---" * (len(metrics) + 2) + "|"]
     csv_rows = []
-    for row in rows:
+    for index, row in enumerate(rows):
         seeds = [job.seed or "?" for job in row.jobs]
         summaries = {m: summarise(row.values(m), better(m)) for m in metrics}
         cells = [cell(summaries[m], len(row.values(m))) for m in metrics]
         lines += [_table_row([row.label, str(len(seeds)), *cells])]
         csv_row = {"configuration": row.label, "n_seeds": len(seeds), "seeds": " ".join(seeds)}
+        if places:
+            csv_row |= dict(zip(("grid row", "grid column"), places[index], strict=True))
         for m in metrics:
             csv_row |= {f"{m} {stat}": value for stat, value in summaries[m].items()}
         csv_rows.append(csv_row)
@@ -307,7 +411,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, help="where to write report.md/.csv (default: the sweep)"
     )
+    parser.add_argument("--rows", help="comma-separated keys: each metric's grid rows")
+    parser.add_argument("--columns", help="comma-separated keys: each metric's grid columns")
     args = parser.parse_args(argv)
+    if bool(args.rows) != bool(args.columns):
+        print("error: --rows and --columns go together (give both, or neither)", file=sys.stderr)
+        return 2
     if not args.multirun_dir.is_dir():
         print(
             f"error: {args.multirun_dir} is not a directory (give a multirun/<date>/<time>)",
@@ -316,8 +425,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     metrics = args.metrics.split(",") if args.metrics else None
     try:
-        markdown, rows = build_report(args.multirun_dir, metrics)
-    except FileNotFoundError as error:
+        markdown, rows = build_report(
+            args.multirun_dir,
+            metrics,
+            args.rows.split(",") if args.rows else None,
+            args.columns.split(",") if args.columns else None,
+        )
+    except (FileNotFoundError, GridError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out = args.out or args.multirun_dir

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gan.report import better, build_report, main
+from gan.report import GridError, better, build_report, main
 
 
 def write_job(
@@ -194,3 +194,66 @@ def test_with_no_metric_logged_the_table_rows_have_as_many_cells_as_the_header(t
     markdown, _ = build_report(tmp_path)
     table = [line for line in markdown.splitlines() if line.startswith("|")]
     assert table[:3] == ["| configuration | seeds |", "|---|---|", "| (defaults) | 2 |"]
+
+
+def size_by_remedy_sweep(root: Path) -> None:
+    """3 sizes (two of them set by different keys, the third by neither) x 2 remedies, 2 seeds
+    of one cell; each size with its own budget override, as a benchmark sets them."""
+    fids = {
+        ("data.limit_images=1000", "none"): [10.0, 12.0],
+        ("data.limit_images=1000", "ada"): [15.0],
+        ("data.limit_images=500", "none"): [11.0],
+        ("data.fraction=0.1", "ada"): [16.0],
+        (None, "none"): [9.0],
+    }
+    num = 0
+    for (size, remedy), values in fids.items():
+        for seed, fid in enumerate(values, start=1):
+            budget = "trainer.max_epochs=30" if size is None or "fraction" in size else None
+            overrides = [o for o in (size, budget, f"remedy={remedy}", f"seed={seed}") if o]
+            choices = {"remedy": remedy, "augment": None}
+            write_job(root, num, overrides, "completed", choices, **{"val/fid_fashion": fid})
+            num += 1
+
+
+def test_a_grid_lays_each_metric_out_rows_by_columns(tmp_path):
+    size_by_remedy_sweep(tmp_path)
+    markdown, rows = build_report(
+        tmp_path, ["val/fid_fashion"], ["data.limit_images", "data.fraction"], ["remedy"]
+    )
+    grid_part, table_part = markdown.split("## Every configuration")
+    assert "## val/fid_fashion: data.limit_images, data.fraction by remedy" in grid_part
+    # Rows by the first key set, in numeric order (500 before 1000); none set, last.
+    assert (
+        "| data.limit_images, data.fraction | ada | none |\n"
+        "|---|---|---|\n"
+        "| data.limit_images=500 | – | 11 (1) |\n"
+        "| data.limit_images=1000 | 15 (1) | 11 ± 1.41 (2) |\n"
+        "| data.fraction=0.1 | 16 (1) | – |\n"
+        "| (defaults) | – | 9 (1) |\n"
+    ) in grid_part
+    assert "| configuration | seeds | val/fid_fashion |" in table_part  # the full table stays
+    places = {(row["grid row"], row["grid column"]): row["val/fid_fashion mean"] for row in rows}
+    assert places[("data.limit_images=1000", "none")] == 11.0
+    assert places[("(defaults)", "none")] == 9.0
+
+
+def test_a_grid_refuses_two_configurations_in_one_cell(tmp_path, capsys):
+    """`remedy` alone as the rows folds the sizes together: the report names the two
+    configurations rather than average them."""
+    size_by_remedy_sweep(tmp_path)
+    with pytest.raises(GridError, match=r"holds two configurations.*add the key they differ in"):
+        build_report(tmp_path, None, ["remedy"], ["data.fraction"])
+    assert main([str(tmp_path), "--rows", "remedy", "--columns", "data.fraction"]) == 2
+    error = capsys.readouterr().err
+    assert "'data.limit_images=1000 remedy=none'" in error
+    assert "'data.limit_images=500 remedy=none'" in error
+    assert not (tmp_path / "report.md").exists()  # nothing half-written
+
+
+def test_a_grid_refuses_a_key_no_job_sets_and_one_axis_alone(tmp_path, capsys):
+    size_by_remedy_sweep(tmp_path)
+    assert main([str(tmp_path), "--rows", "data.limits_images", "--columns", "remedy"]) == 2
+    assert "no job sets 'data.limits_images'" in capsys.readouterr().err
+    assert main([str(tmp_path), "--rows", "remedy"]) == 2
+    assert "--rows and --columns go together" in capsys.readouterr().err
