@@ -320,11 +320,7 @@ def _grid_cell(config: Row | None, metric: str) -> str:
     values = config.values(metric) if config else []
     if not values:
         return "–"
-    summary = summarise(values, None)
-    text = _number(summary["mean"])
-    if summary["std"] is not None:
-        text += f" ± {_number(summary['std'])}"
-    return f"{text} ({len(values)})"
+    return f"{cell(summarise(values, None), len(values))} ({len(values)})"  # no "best" here
 
 
 def build_report(
