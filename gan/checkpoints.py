@@ -239,8 +239,15 @@ def rebuild_model(checkpoint: dict, path: str | Path) -> nn.Module:
     model = instantiate(config)
     check_fits(checkpoint, model, where)
     model.load_state_dict(checkpoint["state_dict"])
+    state = checkpoint["gan"]
     for name, value in model.counters().items():  # images_seen, d_steps, g_steps
-        setattr(model, name, checkpoint["gan"].get(name, value))
+        setattr(model, name, state.get(name, value))
+    # The run's seeds, not ones drawn from the global RNG as the model was built: an EMA
+    # generator's BatchNorm statistics are recomputed from noise of `noise_seed`, so a checkpoint
+    # rebuilt twice would otherwise sample different images from the same z.
+    for name in ("noise_seed", "run_seed"):
+        if name in state:
+            setattr(model, name, state[name])
     return model
 
 

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan.checkpoints import CheckpointError, SafeCheckpointIO, check_targets, read_checkpoint
+from gan.checkpoints import (
+    CheckpointError,
+    SafeCheckpointIO,
+    check_targets,
+    read_checkpoint,
+    rebuild_model,
+)
 from gan.eval import rebuild_data
 from gan.sample import load_model
 from gan.train import train
@@ -150,6 +156,26 @@ def test_a_checkpoint_of_another_model_is_named_in_one_line(make_cfg, tmp_path):
     with pytest.raises(CheckpointError, match=r"its weights do not fit gan\.vae\.VAE") as error:
         load_model(tmp_path / "mismatch.ckpt")
     assert "\n" not in str(error.value)
+
+
+def test_a_checkpoint_rebuilt_twice_samples_the_same_images_whatever_the_global_rng(make_cfg):
+    """The EMA generator's BatchNorm statistics are recomputed from noise of the run's seed when
+    it is rebuilt: the same z gives the same images however the global RNG stood (gan.eval and
+    gan.augment.leak rebuild several checkpoints in one process)."""
+    cfg = make_cfg("model=dcgan")
+    train(cfg)
+    path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    checkpoint = read_checkpoint(path)
+    z = torch.randn(8, cfg.model.latent_dim, generator=torch.Generator().manual_seed(0))
+    images = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        model = rebuild_model(checkpoint, path).eval()
+        assert model.generator_ema is not None and model.generator_ema.batch_norm_stale
+        assert model.noise_seed == checkpoint["gan"]["noise_seed"]
+        assert model.run_seed == checkpoint["gan"]["run_seed"]
+        images.append(model.generate(z))  # (8, 1, 28, 28)
+    assert torch.equal(*images)
 
 
 def test_an_interrupted_save_leaves_the_old_checkpoint_and_nothing_outside_its_folder(
