@@ -23,19 +23,14 @@ from gan.checkpoints import read_checkpoint, rebuild_model
 from gan.config import ConfigError
 from gan.data import as_unit_range, default_data_dir
 from gan.eval import rebuild_data
-from gan.metrics.evaluate import evaluate_images, generate_images
+from gan.metrics.evaluate import generate_images
+from gan.metrics.scores import frechet_distance
 from gan.metrics.spaces import FeatureSpace, load_feature_space
 
 
-def _fids(model, space: FeatureSpace, real: torch.Tensor, augmented: torch.Tensor, labels,
-          seed: int) -> tuple[float, float]:  # fmt: skip
-    """FID of the model's samples against the real and the augmented images."""
-    fake = generate_images(model, len(real), seed, reference_labels=labels)
-    key = f"fid_{space.name}"
-    return tuple(
-        evaluate_images(space, fake, space.embed(reference), ["fid"])[key]
-        for reference in (real, augmented)
-    )
+def _sample_features(model, space: FeatureSpace, n: int, labels, seed: int) -> torch.Tensor:
+    """The features (n, D) of `n` of the model's samples (seeded: the same at every call)."""
+    return space.embed(generate_images(model, n, seed, reference_labels=labels)).features
 
 
 def leak_rows(checkpoints: list[str], baseline: str, n: int, data_root: str, seed: int = 0):
@@ -44,20 +39,28 @@ def leak_rows(checkpoints: list[str], baseline: str, n: int, data_root: str, see
     plain = rebuild_model(plain_checkpoint, baseline).eval()
     if getattr(plain, "augment", None) is not None:
         raise ConfigError(f"--baseline {baseline}: trained with augmentation; give a run without")
+    models = [(path, rebuild_model(read_checkpoint(path), path).eval()) for path in checkpoints]
+    for path, model in models:  # refused before any sample is drawn
+        if not isinstance(getattr(model, "augment", None), AdaptiveAugment):
+            raise ConfigError(f"{path}: trained without augment=ada, so there is nothing to leak")
     data = rebuild_data(plain_checkpoint, baseline, data_root)
     space = load_feature_space(data.feature_space)
     real = as_unit_range(data.test_set.images[:n])  # (n, C, H, W) in [-1, 1]
+    labels = data.test_set.labels
+    # The same for every checkpoint, so embedded once: the test images and the baseline's samples.
+    real_features = space.embed(real).features  # (n, D)
+    plain_features = _sample_features(plain, space, n, labels, seed)
+    plain_clean = frechet_distance(plain_features, real_features)
     rows = []
-    for path in checkpoints:
-        model = rebuild_model(read_checkpoint(path), path).eval()
-        pipe = getattr(model, "augment", None)
-        if not isinstance(pipe, AdaptiveAugment):
-            raise ConfigError(f"{path}: trained without augment=ada, so there is nothing to leak")
+    for path, model in models:
+        pipe = model.augment
         torch.manual_seed(seed)  # the augmentation's draws
         with torch.no_grad():
-            augmented = pipe(real).clamp(-1, 1)
-        clean, moved = _fids(model, space, real, augmented, data.test_set.labels, seed)
-        plain_clean, plain_moved = _fids(plain, space, real, augmented, data.test_set.labels, seed)
+            augmented = space.embed(pipe(real).clamp(-1, 1)).features
+        features = _sample_features(model, space, n, labels, seed)
+        clean = frechet_distance(features, real_features)
+        moved = frechet_distance(features, augmented)
+        plain_moved = frechet_distance(plain_features, augmented)
         rows.append({
             "checkpoint": path, "transforms": ",".join(pipe.names), "p": float(pipe.p),
             "fid": clean, "fid_augmented": moved, "baseline_fid": plain_clean,
