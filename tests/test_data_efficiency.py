@@ -268,29 +268,32 @@ def test_ada_is_built_for_every_image_gan(make_cfg):
 
 @pytest.mark.slow
 def test_the_leak_of_a_run_is_measured_against_a_baseline_without_augmentation(make_cfg, tmp_path):
-    """A run at a fixed p and one without augmentation: a row per listed checkpoint (the same
-    twice, the same row), both FIDs against real and augmented test images, and the leak from
-    them; a run without ADA is refused as either."""
+    """A run at a fixed p and two seeds without augmentation: a row per checkpoint and baseline
+    (a checkpoint listed twice, the same rows), both FIDs against real and augmented test images,
+    and the leak from them; a run without ADA is refused as either, and too small an n."""
     runs = {}
     for name, extra in (("ada", ["remedy=ada", "augment.adaptive=false", "augment.p=0.8"]),
-                        ("plain", [])):  # fmt: skip
+                        ("plain", []), ("plain-2", ["seed=2"])):  # fmt: skip
         cfg = make_cfg(*extra, output_dir=tmp_path / name)
         train(cfg)
         runs[name] = str(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
-    rows = leak_rows([runs["ada"]] * 2, runs["plain"], n=200, data_root=str(default_data_dir()))
-    row = rows[0]
-    assert rows[1] == row  # the cached test images and baseline samples serve every checkpoint
-    assert row["p"] == pytest.approx(0.8) and row["transforms"].startswith("xflip,rotate90")
-    expected = (row["fid"] - row["fid_augmented"]) - (
-        row["baseline_fid"] - row["baseline_fid_augmented"]
-    )
-    assert row["leak"] == pytest.approx(expected) and math.isfinite(row["leak"])
-    with pytest.raises(ConfigError, match="trained without augment=ada"):  # wherever it is listed
-        leak_rows(
-            [runs["ada"], runs["plain"]], runs["plain"], n=200, data_root=str(default_data_dir())
+    root = str(default_data_dir())
+    rows = leak_rows([runs["ada"]] * 2, [runs["plain"], runs["plain-2"]], n=200, data_root=root)
+    assert [row["baseline"] for row in rows] == [runs["plain"], runs["plain-2"]] * 2
+    assert rows[2:] == rows[:2]  # the cached test images and baseline samples serve every run
+    for row in rows:
+        assert row["p"] == pytest.approx(0.8) and row["transforms"].startswith("xflip,rotate90")
+        expected = (row["fid"] - row["fid_augmented"]) - (
+            row["baseline_fid"] - row["baseline_fid_augmented"]
         )
+        assert row["leak"] == pytest.approx(expected) and math.isfinite(row["leak"])
+    assert rows[0]["fid"] == rows[1]["fid"] and rows[0]["leak"] != rows[1]["leak"]
+    with pytest.raises(ConfigError, match="trained without augment=ada"):  # wherever it is listed
+        leak_rows([runs["ada"], runs["plain"]], runs["plain"], n=200, data_root=root)
     with pytest.raises(ConfigError, match=r"--baseline .* trained with augmentation"):
-        leak_rows([runs["ada"]], runs["ada"], n=200, data_root=str(default_data_dir()))
+        leak_rows([runs["ada"]], [runs["plain"], runs["ada"]], n=200, data_root=root)
+    with pytest.raises(ConfigError, match=r"--n 1 is invalid"):
+        leak_rows([runs["ada"]], runs["plain"], n=1, data_root=root)
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """Does the generator leak ADA's augmentations (learn to produce augmented images)?
 
-`python -m gan.augment.leak <checkpoint> [<checkpoint> ...] --baseline <checkpoint> [--n 5000]`
+`python -m gan.augment.leak <checkpoint> [...] --baseline <checkpoint> [...] [--n 5000]`
 
 For each checkpoint of a run trained with `augment=ada` at a fixed p (`augment.adaptive=false`):
 `n` samples of the model, scored in its data set's feature space against `n` test images as they
@@ -9,7 +9,8 @@ makes images closer to the augmented set: FID(real) - FID(augmented) grows. Augm
 also more varied, so a poor generator gains on them too; the baseline (the same recipe trained
 without augmentation) is scored against the same augmented images, and
 `leak = [FID(real) - FID(augmented)] - [the baseline's]`: above 0, the run moved towards the
-augmentation more than a run that never saw it. One table row per checkpoint.
+augmentation more than a run that never saw it. One table row per checkpoint and baseline: more
+than one baseline (seeds of the plain recipe) shows how much of a leak is the baseline's seed.
 """
 
 from __future__ import annotations
@@ -33,24 +34,30 @@ def _sample_features(model, space: FeatureSpace, n: int, labels, seed: int) -> t
     return space.embed(generate_images(model, n, seed, reference_labels=labels)).features
 
 
-def leak_rows(checkpoints: list[str], baseline: str, n: int, data_root: str, seed: int = 0):
-    """One row per checkpoint (see the module docstring)."""
-    plain_checkpoint = read_checkpoint(baseline)
-    plain = rebuild_model(plain_checkpoint, baseline).eval()
-    if getattr(plain, "augment", None) is not None:
-        raise ConfigError(f"--baseline {baseline}: trained with augmentation; give a run without")
+def leak_rows(
+    checkpoints: list[str], baselines: list[str] | str, n: int, data_root: str, seed: int = 0
+) -> list[dict]:
+    """One row per checkpoint and baseline (see the module docstring): several baselines (seeds
+    of the plain recipe) show how far the leak moves with the baseline's seed."""
+    if n < 2:
+        raise ConfigError(f"--n {n} is invalid: at least 2 samples and test images for a FID")
+    baselines = [baselines] if isinstance(baselines, str) else list(baselines)
+    plains = [(path, rebuild_model(read_checkpoint(path), path).eval()) for path in baselines]
+    for path, plain in plains:
+        if getattr(plain, "augment", None) is not None:
+            raise ConfigError(f"--baseline {path}: trained with augmentation; give a run without")
     models = [(path, rebuild_model(read_checkpoint(path), path).eval()) for path in checkpoints]
     for path, model in models:  # refused before any sample is drawn
         if not isinstance(getattr(model, "augment", None), AdaptiveAugment):
             raise ConfigError(f"{path}: trained without augment=ada, so there is nothing to leak")
-    data = rebuild_data(plain_checkpoint, baseline, data_root)
+    data = rebuild_data(read_checkpoint(baselines[0]), baselines[0], data_root)
     space = load_feature_space(data.feature_space)
     real = as_unit_range(data.test_set.images[:n])  # (n, C, H, W) in [-1, 1]
     labels = data.test_set.labels
-    # The same for every checkpoint, so embedded once: the test images and the baseline's samples.
+    # The same for every checkpoint, so embedded once: the test images and the baselines' samples.
     real_features = space.embed(real).features  # (n, D)
-    plain_features = _sample_features(plain, space, n, labels, seed)
-    plain_clean = frechet_distance(plain_features, real_features)
+    plain_features = {path: _sample_features(m, space, n, labels, seed) for path, m in plains}
+    plain_clean = {path: frechet_distance(f, real_features) for path, f in plain_features.items()}
     rows = []
     for path, model in models:
         pipe = model.augment
@@ -60,20 +67,23 @@ def leak_rows(checkpoints: list[str], baseline: str, n: int, data_root: str, see
         features = _sample_features(model, space, n, labels, seed)
         clean = frechet_distance(features, real_features)
         moved = frechet_distance(features, augmented)
-        plain_moved = frechet_distance(plain_features, augmented)
-        rows.append({
-            "checkpoint": path, "transforms": ",".join(pipe.names), "p": float(pipe.p),
-            "fid": clean, "fid_augmented": moved, "baseline_fid": plain_clean,
-            "baseline_fid_augmented": plain_moved,
-            "leak": (clean - moved) - (plain_clean - plain_moved),
-        })  # fmt: skip
+        for baseline in baselines:
+            plain_moved = frechet_distance(plain_features[baseline], augmented)
+            rows.append({
+                "checkpoint": path, "baseline": baseline, "transforms": ",".join(pipe.names),
+                "p": float(pipe.p), "fid": clean, "fid_augmented": moved,
+                "baseline_fid": plain_clean[baseline], "baseline_fid_augmented": plain_moved,
+                "leak": (clean - moved) - (plain_clean[baseline] - plain_moved),
+            })  # fmt: skip
     return rows
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", help="last.ckpt of runs trained with ADA")
-    parser.add_argument("--baseline", required=True, help="last.ckpt of the run without it")
+    parser.add_argument(
+        "--baseline", required=True, nargs="+", help="last.ckpt of runs without it (1 or more)"
+    )
     parser.add_argument("--n", type=int, default=5000, help="samples and test images (5000)")
     parser.add_argument("--data-root", default=str(default_data_dir()), help="where data sets live")
     args = parser.parse_args(argv)
