@@ -5,7 +5,8 @@ training-set size and arm (the run's `remedy`), mean ± std over seeds after `--
 and of r_v over training, every `--every` batches. Runs are read by batch, not by epoch, so that
 sizes whose epochs differ share one budget. A longer run is read at `--batches`:
 single-threaded CPU runs of one seed are identical up to there, whatever their length.
-`--per-run FILE` also writes every run's values there (CSV).
+`--per-run FILE` also writes every run's values there (CSV), with ADA's p and r_t (`ada_p`,
+`ada_rt`: their mean over the last tenth of the logged steps up to `--batches`) for ADA's arms.
 
     python docs/results/limited_data_cpu/overfitting/curves.py --batches 2100 <run folder> ...
 """
@@ -43,6 +44,16 @@ def value_at(rows: list[dict], batches: int, key: str) -> float | None:
     return found[-1] if found else None
 
 
+def tail_mean(rows: list[dict], batches: int, key: str) -> float | None:
+    """`key`'s mean over the last tenth of its values logged in the first `batches` batches."""
+    found = [
+        float(r[key])
+        for r in rows
+        if r.get(key) not in (None, "") and int(float(r["step"])) < batches
+    ]
+    return statistics.mean(found[-max(1, len(found) // 10) :]) if found else None
+
+
 def mean_std(values: list[float], digits: int) -> str:
     if len(values) == 1:
         return f"{values[0]:.{digits}f}"
@@ -73,8 +84,9 @@ def main() -> None:
         if value_at(rows, args.batches, fid) is None:
             raise SystemExit(f"{run}: no metrics after {args.batches} batches")
         values = {key: value_at(rows, args.batches, key) for key in table_metrics}
+        ada = {f"ada_{k}": tail_mean(rows, args.batches, f"train/ada_{k}") for k in ("p", "rt")}
         per_run.append({"run": run.name, "images": images, "arm": cell[1],
-                        "seed": overrides[run].get("seed"), **values})  # fmt: skip
+                        "seed": overrides[run].get("seed"), **values, **ada})  # fmt: skip
         for key, value in values.items():
             cells[cell][key].append(value)
         for key, curve in curves.values():
