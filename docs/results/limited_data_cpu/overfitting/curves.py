@@ -34,23 +34,20 @@ def metrics(space: str) -> dict[str, int]:
 ORDER = ["none", "diffaugment", "ada", "lecam", "diffaugment_lecam", "ada_lecam", "bcr"]
 
 
+def logged(rows: list[dict], key: str) -> list[tuple[int, float]]:
+    """(step, value) of every row that logged `key` (the log's `step` counts batches from 0)."""
+    return [(int(float(r["step"])), float(r[key])) for r in rows if r.get(key) not in (None, "")]
+
+
 def value_at(rows: list[dict], batches: int, key: str) -> float | None:
-    """`key` as logged after `batches` batches (the log's `step` counts them from 0)."""
-    found = [
-        float(r[key])
-        for r in rows
-        if r.get(key) not in (None, "") and int(float(r["step"])) == batches - 1
-    ]
+    """`key` as logged after `batches` batches."""
+    found = [value for step, value in logged(rows, key) if step == batches - 1]
     return found[-1] if found else None
 
 
 def tail_mean(rows: list[dict], batches: int, key: str) -> float | None:
     """`key`'s mean over the last tenth of its values logged in the first `batches` batches."""
-    found = [
-        float(r[key])
-        for r in rows
-        if r.get(key) not in (None, "") and int(float(r["step"])) < batches
-    ]
+    found = [value for step, value in logged(rows, key) if step < batches]
     return statistics.mean(found[-max(1, len(found) // 10) :]) if found else None
 
 
