@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -134,17 +136,34 @@ class ConfigInCheckpoint(L.Callback):
         checkpoint["config"] = self.config
 
 
+# The logged values the bar shows by default (shell-style patterns, see `ProgressBar`).
+SHOWN_IN_BAR = (
+    "train/loss_d", "train/loss_g", "train/loss", "train/images_per_s",
+    "val/fid_*", "val/mode_kl", "val/psnr",
+)  # fmt: skip
+
+
 class ProgressBar(RichProgressBar):
-    """Lightning's rich progress bar, showing the logged values every `metrics_every_n_batches`
-    batches (and at the end of every epoch) instead of after every batch: reading them copies
-    them to the host, which on a GPU waits for all queued work. The bar itself moves every batch.
+    """Lightning's rich progress bar, showing the logged values whose names match `show` every
+    `metrics_every_n_batches` batches (and at the end of every epoch) instead of after every
+    batch: reading them copies them to the host, which on a GPU waits for all queued work. The
+    bar itself moves every batch.
+
+    The project's modules and callbacks log with `prog_bar=False` and this bar picks their values
+    out of `trainer.callback_metrics` by name: Lightning converts every `prog_bar=True` value to
+    a Python number after every batch, logged at that batch or not (`_LoggerConnector.
+    on_batch_end`), a host-device wait per value per step that kept the GPU's queue from running
+    ahead of the host. Values a user logs with `prog_bar=True` are still shown.
     """
 
-    def __init__(self, metrics_every_n_batches: int = 1, **kwargs) -> None:
+    def __init__(
+        self, metrics_every_n_batches: int = 1, show: Sequence[str] = SHOWN_IN_BAR, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         if metrics_every_n_batches < 1:
             raise ValueError(f"metrics_every_n_batches={metrics_every_n_batches}: use 1 or more")
         self.metrics_every_n_batches = metrics_every_n_batches
+        self.show = tuple(show)
         self._shown: dict | None = None
         self._read = True
 
@@ -155,7 +174,12 @@ class ProgressBar(RichProgressBar):
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict:
         if self._read or self._shown is None:
-            self._shown = super().get_metrics(trainer, pl_module)
+            picked = {
+                name: value.item() if isinstance(value, torch.Tensor) else value
+                for name, value in trainer.callback_metrics.items()
+                if any(fnmatch.fnmatchcase(name, pattern) for pattern in self.show)
+            }
+            self._shown = {**super().get_metrics(trainer, pl_module), **picked}
         return self._shown
 
 
@@ -179,7 +203,7 @@ class ImagesPerSecond(L.Callback):
             s = self.smoothing
             self._rate = rate if self._rate is None else s * self._rate + (1 - s) * rate
             if pl_module.logging_due(batch_idx):
-                pl_module.log("train/images_per_s", on_device(pl_module, self._rate), prog_bar=True)
+                pl_module.log("train/images_per_s", on_device(pl_module, self._rate))
         self._last = (now, seen)
 
 
@@ -258,4 +282,4 @@ class SampleMetrics(L.Callback):
         scores = trainer.strategy.broadcast(scores, src=0)
         for name, value in scores.items():
             if not name.endswith("_std"):
-                pl_module.log(f"val/{name}", value, prog_bar=name.startswith(("fid_", "mode_kl")))
+                pl_module.log(f"val/{name}", value)

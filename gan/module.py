@@ -276,7 +276,7 @@ class GAN(GenerativeModule):
                     **self._ada_summary(),
                 }
             )
-            self.log("train/loss_d", loss_d.detach(), prog_bar=True)
+            self.log("train/loss_d", loss_d.detach())
 
         if g_step_due:
             self._generator_step(opt_g, fake, z, labels, batch_idx)
@@ -386,7 +386,7 @@ class GAN(GenerativeModule):
             batch = len(labels) * (self.trainer.world_size if self._trainer else 1)
             self.generator_ema.update(self.generator, self.images_seen - batch, batch)
         if self.logging_due(batch_idx):
-            self.log("train/loss_g", loss_g.detach(), prog_bar=True)
+            self.log("train/loss_g", loss_g.detach())
 
 
 def truncation_psis(

@@ -85,5 +85,5 @@ class VAE(GenerativeModule):
                     "train/images_seen": on_device(self, self.images_seen),
                 }
             )
-            self.log("train/loss", loss.detach(), prog_bar=True)
+            self.log("train/loss", loss.detach())
         return loss

@@ -194,15 +194,19 @@ def test_the_ema_generator_gets_batch_norm_statistics_of_its_own():
 
 def test_training_logs_tensors_and_the_bar_reads_them_every_n_batches(monkeypatch):
     """A logged Python number is copied from the host (on a GPU a wait for all queued work), and
-    so is every read of the bar's values: neither may happen at every step."""
+    so is every read of the bar's values: neither may happen at every step. Nor may Lightning's
+    own conversion of `prog_bar=True` values, which runs after every batch (logged at it or not):
+    the bar picks the values it shows out of the callback metrics instead."""
     import lightning as L
     from lightning.pytorch.callbacks import RichProgressBar
+    from lightning.pytorch.trainer.connectors.logger_connector import result
     from torch.utils.data import DataLoader, TensorDataset
 
     from gan.callbacks import ImagesPerSecond, ProgressBar
 
-    numbers, reads = [], []
+    numbers, reads, conversions = [], [], []
     to_tensor = L.LightningModule._LightningModule__to_tensor
+    convert = result.convert_tensors_to_scalars
 
     def record_numbers(self, value, name):
         if not isinstance(value, torch.Tensor):
@@ -214,17 +218,27 @@ def test_training_logs_tensors_and_the_bar_reads_them_every_n_batches(monkeypatc
     monkeypatch.setattr(
         RichProgressBar, "get_metrics", lambda *args: reads.append(1) or get_metrics(*args)
     )
+    monkeypatch.setattr(
+        result, "convert_tensors_to_scalars", lambda x: conversions.append(x) or convert(x)
+    )
     images = torch.rand(24, 1, 28, 28) * 2 - 1
     loader = DataLoader(TensorDataset(images, torch.zeros(24, dtype=torch.long)), batch_size=4)
+    bar = ProgressBar(metrics_every_n_batches=3)
     trainer = L.Trainer(
         accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
-        callbacks=[ProgressBar(metrics_every_n_batches=3), ImagesPerSecond()],
-        enable_model_summary=False,
+        callbacks=[bar, ImagesPerSecond()], enable_model_summary=False, log_every_n_steps=3,
     )  # fmt: skip
     trainer.fit(tiny_gan([]), loader)
     assert numbers == []
+    assert conversions == []  # nothing logged with prog_bar=True
     assert len(reads) == 4  # of 6 batches: the first (nothing shown yet), 3, 6, the epoch's end
-    assert "train/loss_d" in trainer.progress_bar_metrics
+    shown = bar.get_metrics(trainer, trainer.lightning_module)
+    assert {"train/loss_d", "train/loss_g", "train/images_per_s"} <= shown.keys()
+    assert all(isinstance(shown[name], float) for name in ("train/loss_d", "train/loss_g"))
+    assert "train/d_real" not in shown  # logged, but not among the names the bar shows
+    assert "train/d_real" in ProgressBar(show=["train/d_*"]).get_metrics(
+        trainer, trainer.lightning_module
+    )
     with pytest.raises(ValueError, match="metrics_every_n_batches=0"):
         ProgressBar(metrics_every_n_batches=0)
 

@@ -84,7 +84,7 @@ class TranslationMetrics(L.Callback):
             scores = self.score(trainer.datamodule, pl_module)
         # Shared values, logged without sync_dist (see gan.callbacks.SampleMetrics).
         for name, value in trainer.strategy.broadcast(scores, src=0).items():
-            pl_module.log(f"val/{name}", value, prog_bar=name == "psnr")
+            pl_module.log(f"val/{name}", value)
 
     def score(self, datamodule, model) -> dict[str, float]:
         real, labels, truth, domain = task_examples(datamodule, model, self.num_samples)

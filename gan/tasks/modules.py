@@ -206,7 +206,7 @@ class Pix2Pix(ImageToImage):
                 self.step(opt_d, loss_d, "loss_d", batch_idx)
             self.d_steps += 1
             if self.logging_due(batch_idx):
-                self.log("train/loss_d", loss_d.detach(), prog_bar=True)
+                self.log("train/loss_d", loss_d.detach())
 
         with self.toggled_optimizer(opt_g):
             rec = self.reconstruction_loss(output, target)
@@ -217,7 +217,7 @@ class Pix2Pix(ImageToImage):
         self.count_step_images(len(real))
         if self.logging_due(batch_idx):
             self.log_dict({"train/reconstruction": rec.detach(), "train/adversarial": adv.detach()})
-            self.log("train/loss_g", loss_g.detach(), prog_bar=True)
+            self.log("train/loss_g", loss_g.detach())
 
 
 class CycleGAN(ImageToImage):
@@ -311,7 +311,7 @@ class CycleGAN(ImageToImage):
                 self.step(opt_d, loss_d, "loss_d", batch_idx)
             self.d_steps += 1
             if self.logging_due(batch_idx):
-                self.log("train/loss_d", loss_d.detach(), prog_bar=True)
+                self.log("train/loss_d", loss_d.detach())
 
         with self.toggled_optimizer(opt_g):
             cycle = self.cycle_loss(a, b, fake_b, fake_a)
@@ -336,7 +336,7 @@ class CycleGAN(ImageToImage):
                     "train/adversarial": adv.detach(),
                 }
             )
-            self.log("train/loss_g", loss_g.detach(), prog_bar=True)
+            self.log("train/loss_g", loss_g.detach())
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """The history pools too (this process's: under DDP each keeps its own, and all resume
