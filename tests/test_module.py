@@ -243,6 +243,20 @@ def test_training_logs_tensors_and_the_bar_reads_them_every_n_batches(monkeypatc
         ProgressBar(metrics_every_n_batches=0)
 
 
+def test_the_configured_bar_shows_the_default_names_and_takes_an_override(make_cfg):
+    """conf/callbacks/default.yaml's `show` is the code's default, and an override reaches the
+    bar (a bar that ignored it would show the defaults)."""
+    from hydra.utils import instantiate
+
+    from gan.callbacks import SHOWN_IN_BAR
+
+    assert instantiate(make_cfg(fast=False).callbacks.progress_bar).show == SHOWN_IN_BAR
+    bar = instantiate(
+        make_cfg("callbacks.progress_bar.show=[train/d_*]", fast=False).callbacks.progress_bar
+    )
+    assert bar.show == ("train/d_*",)
+
+
 def test_training_steps_log_only_the_batches_lightning_writes(monkeypatch, tmp_path):
     """A training-step value logged between two of Lightning's writes is overwritten unwritten,
     yet each `self.log` costs host time: the steps log at the batches written and at each epoch's
