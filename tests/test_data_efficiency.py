@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hydra.utils import instantiate
 
 from gan.augment import AdaptiveAugment
 from gan.augment.ada import ALL, transform_names
+from gan.augment.grid_sample import grid_sample
 from gan.augment.leak import leak_rows
 from gan.config import ConfigError, validate_config
 from gan.data import default_data_dir
@@ -72,6 +74,61 @@ def test_the_pipeline_is_differentiable():
     assert torch.autograd.gradcheck(augmented, (images,), eps=1e-6, atol=1e-5)
     grey = torch.rand(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(augmented, (grey,), eps=1e-6, atol=1e-5)
+
+
+def _node_names(tensor: torch.Tensor) -> set[str]:
+    """The names of every node in the autograd graph behind `tensor`."""
+    names, stack, seen = set(), [tensor.grad_fn], set()
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(type(node).__name__)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return names
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+def test_the_resampling_is_f_grid_sample_and_twice_differentiable(padding_mode):
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 6, 5, dtype=torch.float64, requires_grad=True)
+    theta = torch.eye(2, 3, dtype=torch.float64) + 0.3 * torch.randn(2, 2, 3, dtype=torch.float64)
+    grid = F.affine_grid(theta, [2, 3, 7, 4], align_corners=False)  # (2, 7, 4, 2)
+
+    def sampled(x: torch.Tensor) -> torch.Tensor:
+        return grid_sample(x, grid, padding_mode)
+
+    expected = F.grid_sample(
+        images, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False
+    )
+    torch.testing.assert_close(sampled(images), expected, rtol=0, atol=0)
+    assert torch.autograd.gradcheck(sampled, (images,))
+    assert torch.autograd.gradgradcheck(sampled, (images,))
+
+
+def test_r1_through_ada_needs_no_derivative_torch_lacks():
+    """R1 differentiates D's gradient with respect to the un-augmented images: a double backward
+    through ADA's resampling. torch 2.11 has no derivative for grid_sampler_2d_backward (StyleGAN2
+    with ADA stopped at its first step on an H200); the graph of the first derivative must not
+    hold that node."""
+    pipe = AdaptiveAugment("bgc", p=0.8)
+    images = torch.randn(4, 1, 12, 12, requires_grad=True)
+    weight = torch.randn(2, 1, 3, 3, requires_grad=True)
+    scores = F.conv2d(pipe(images), weight).square().mean(dim=(1, 2, 3))  # (4,)
+    (gradient,) = torch.autograd.grad(scores.sum(), images, create_graph=True)
+    assert not any("GridSampler2D" in name for name in _node_names(gradient))
+    gradient.square().sum().backward()
+    assert weight.grad is not None and weight.grad.abs().sum() > 0
+
+
+def test_a_grid_that_needs_a_gradient_gets_one():
+    images = torch.randn(1, 1, 5, 5)
+    grid = (torch.rand(1, 4, 4, 2) * 2 - 1).requires_grad_()
+    grid_sample(images, grid, "reflection").sum().backward()
+    assert grid.grad is not None and grid.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=r"padding_mode='mirror'.*reflection"):
+        grid_sample(images, grid.detach(), "mirror")
 
 
 def test_the_draws_do_not_depend_on_the_images():

@@ -59,6 +59,23 @@ def test_stylegan2_trains_on_the_gpu_fast_path(make_cfg):
         assert math.isfinite(metrics[key]), key
 
 
+def test_stylegan2_with_ada_trains_on_the_gpu(make_cfg):
+    """Lazy R1 differentiates D's gradient through ADA's resampling: with torch 2.11's own
+    grid_sample this stopped at the first step on an H200 (gan/augment/grid_sample.py). p fixed
+    at 0.5 so that every transform is drawn; 17 batches, so R1 runs twice."""
+    batches = 17
+    cfg = make_cfg(
+        "experiment=stylegan2_small", "remedy=ada", "augment.p=0.5", "augment.adaptive=false",
+        *ON_GPU, f"trainer.limit_train_batches={batches}", "trainer.max_epochs=1",
+        shrink="stylegan2",
+    )  # fmt: skip
+    metrics = train(cfg)
+    assert metrics["d_steps"] == batches
+    for key in ("train/loss_d", "train/d_penalty", "train/loss_g", "val/fid_mnist"):
+        assert math.isfinite(metrics[key]), key
+    assert metrics["train/ada_p"] == 0.5
+
+
 # The mode-collapse remedies on the GPU: packing (along channels, and along features for the
 # MLP), the minibatch standard deviation and DiffAugment's random transforms, on Stacked MNIST under
 # compile and autocast (fast=gpu), and packing on a 2-D mixture (no fast path: its points are not

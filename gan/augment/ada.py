@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan.augment.grid_sample import grid_sample
+
 GROUPS = {
     "b": ("xflip", "rotate90", "xint"),
     "g": ("scale", "rotate", "aniso", "xfrac"),
@@ -197,9 +199,7 @@ def resample(images: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     to_unit = torch.diag(g.new_tensor([2 / width, 2 / height, 1.0]))  # pixels -> [-1, 1]
     theta = to_unit @ g @ torch.linalg.inv(to_unit)  # (B, 3, 3) in grid_sample's coordinates
     grid = F.affine_grid(theta[:, :2].to(images.dtype), list(images.shape), align_corners=False)
-    return F.grid_sample(
-        images, grid, mode="bilinear", padding_mode="reflection", align_corners=False
-    )
+    return grid_sample(images, grid, padding_mode="reflection")  # twice differentiable (R1)
 
 
 def recolour(images: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
