@@ -244,17 +244,20 @@ def test_training_logs_tensors_and_the_bar_reads_them_every_n_batches(monkeypatc
 
 
 def test_the_configured_bar_shows_the_default_names_and_takes_an_override(make_cfg):
-    """conf/callbacks/default.yaml's `show` is the code's default, and an override reaches the
-    bar (a bar that ignored it would show the defaults)."""
+    """conf/callbacks/default.yaml's `show` and `refresh_rate` are the code's defaults, and
+    overrides reach the bar (a bar that ignored them would keep the defaults)."""
+    import inspect
+
     from hydra.utils import instantiate
 
-    from gan.callbacks import SHOWN_IN_BAR
+    from gan.callbacks import SHOWN_IN_BAR, ProgressBar
 
-    assert instantiate(make_cfg(fast=False).callbacks.progress_bar).show == SHOWN_IN_BAR
-    bar = instantiate(
-        make_cfg("callbacks.progress_bar.show=[train/d_*]", fast=False).callbacks.progress_bar
-    )
-    assert bar.show == ("train/d_*",)
+    default = inspect.signature(ProgressBar).parameters["refresh_rate"].default
+    bar = instantiate(make_cfg(fast=False).callbacks.progress_bar)
+    assert bar.show == SHOWN_IN_BAR and bar.refresh_rate == default == 10
+    overrides = ["callbacks.progress_bar.show=[train/d_*]", "callbacks.progress_bar.refresh_rate=2"]
+    bar = instantiate(make_cfg(*overrides, fast=False).callbacks.progress_bar)
+    assert bar.show == ("train/d_*",) and bar.refresh_rate == 2
 
 
 def test_training_steps_log_only_the_batches_lightning_writes(monkeypatch, tmp_path):
