@@ -6,8 +6,10 @@ from `seed` and `ckpt_path` (where a job resumed from, not what it trains), and 
 and `report.csv` in the multirun directory (or `--out`). Each metric cell is mean ± sample
 standard deviation over the seeds, with the best seed's value marked "best" (lowest for FID, KID
 and KL; highest for IS, precision, recall and classes). Jobs that failed, never finished, or left
-an unreadable record are listed under the table with their error; with no completed job there is
-no table, only that list, and the exit status is 1. A job that stopped but was resumed (another
+an unreadable record are listed under the table with their error; jobs whose record still says
+"running" are counted and listed apart (a job killed outright, by SIGKILL or a lost machine, also
+keeps that status). With no completed job there is no table, only those lists, and the exit
+status is 1. A job that stopped but was resumed (another
 job's `ckpt_path` lies in its directory) is listed apart, with the job that continued it.
 
 `--rows KEYS --columns KEYS` lays each metric out as a grid as well (rows x columns, e.g. data
@@ -30,6 +32,11 @@ from pathlib import Path
 import yaml
 
 from gan.sweep import JOB_FILE
+
+RUNNING = "running"  # job.json's status from the job's start until it records how it ended
+RUNNING_NOTE = (
+    "Still running, or killed outright (SIGKILL, a lost machine) before it could record its end."
+)
 
 # Metric names containing one of these are better when lower; the others listed when higher.
 LOWER_IS_BETTER = ("fid", "kid", "kl", "loss")
@@ -337,12 +344,15 @@ def build_report(
     completed = [job for job in jobs if job.status == "completed"]
     stopped = [job for job in jobs if job.status != "completed"]
     continued = {job.directory: by for job in stopped if (by := resumed_by(job, jobs))}
-    failed = [job for job in stopped if job.directory not in continued]
+    running = [job for job in stopped if job.status == RUNNING and job.directory not in continued]
+    failed = [job for job in stopped if job.directory not in continued and job not in running]
     metrics = metrics or default_metrics(completed)
     rows, shared = group_by_config(completed)
 
     lines = [f"# Sweep report: {multirun_dir}", ""]
     summary = f"{len(completed)} completed jobs in {len(rows)} configurations, {len(failed)} failed"
+    if running:
+        summary += f", {len(running)} running"
     if continued:
         summary += f", {len(continued)} stopped and resumed by another job"
     lines += [summary + "."]
@@ -378,6 +388,10 @@ def build_report(
             error = (job.error or "").replace("|", "\\|").replace("\n", " ")
             overrides = " ".join(job.overrides)
             lines += [f"| {job.directory.name} | {overrides} | {job.status} | {error} |"]
+    if running:
+        lines += ["", "## Running", "", RUNNING_NOTE, ""]
+        lines += ["| job | overrides |", "|---|---|"]
+        lines += [f"| {job.directory.name} | {' '.join(job.overrides)} |" for job in running]
     if continued:
         lines += ["", "## Stopped and resumed", ""]
         lines += ["| job | status | resumed by |", "|---|---|---|"]

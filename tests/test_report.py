@@ -163,6 +163,17 @@ def test_direction_of_each_metric(metric, direction):
     assert better(metric) == direction
 
 
+def test_a_job_still_running_is_counted_and_listed_apart_not_as_failed(sweep):
+    write_job(sweep, 6, ["loss=hinge", "seed=3", "trainer.max_epochs=1"], "running")
+    markdown, rows = build_report(sweep)
+    assert "4 completed jobs in 2 configurations, 2 failed, 1 running." in markdown
+    failed, running = markdown.split("## Failed jobs")[1].split("## Running")
+    assert "| 6 |" not in failed
+    assert "| 6 | loss=hinge seed=3 trainer.max_epochs=1 |" in running
+    assert "killed outright" in running
+    assert [row["n_seeds"] for row in rows] == [2, 2]  # its metrics are not in the table
+
+
 def test_an_unreadable_record_is_a_failed_job_not_a_crash(sweep):
     (sweep / "3" / "job.json").write_text('{"status": "comp')  # cut short
     markdown, rows = build_report(sweep)
