@@ -1,7 +1,7 @@
 """The machine a run or benchmark ran on, named as every figure must be: the CPU by its model
-name (`platform.processor()` is only "x86_64" on Linux), its vector instruction set, whether it
-computes bfloat16 natively and has AMX (what `fast=cpu` picks its precision by), the threads torch
-uses, and the GPU where CUDA is in use."""
+name (`platform.processor()` is only "x86_64" on Linux), family and model, its vector instruction
+set, whether it computes bfloat16 natively and has AMX (what `fast=cpu` picks its precision by),
+the threads torch uses, and the GPU where CUDA is in use."""
 
 from __future__ import annotations
 
@@ -13,24 +13,43 @@ import torch
 from gan.config import cpu_amx, native_cpu_bf16
 
 
-def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo on Linux; elsewhere what `platform` knows."""
+def _cpuinfo(path: str = "/proc/cpuinfo") -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo ({} where there is none: not Linux)."""
+    fields = {}
     try:
-        with open("/proc/cpuinfo") as cpuinfo:
+        with open(path) as cpuinfo:
             for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break  # the end of the first processor's block
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return fields
+
+
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo on Linux; elsewhere what `platform` knows."""
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    """ "family F model M" from /proc/cpuinfo (lscpu's CPU family and Model), which tells apart
+    the generations behind one model name ("AMD EPYC" is Zen 3 without AVX-512 and Zen 4 with
+    it); None where /proc/cpuinfo does not say."""
+    fields = _cpuinfo(cpuinfo)
+    if "cpu family" not in fields or "model" not in fields:
+        return None
+    return f"family {fields['cpu family']} model {fields['model']}"
 
 
 def describe() -> dict:
-    """The CPU, its instruction set, native bfloat16, AMX, torch's threads and version; the GPU only
-    when CUDA is already initialised (naming it would initialise CUDA, which a process that will
-    fork workers must not do)."""
+    """The CPU, its family and model, its instruction set, native bfloat16, AMX, torch's threads
+    and version; the GPU only when CUDA is already initialised (naming it would initialise CUDA,
+    which a process that will fork workers must not do)."""
     info = {
         "cpu": cpu_name(),
+        "cpu_model": cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "native_bf16": native_cpu_bf16(),
         "amx": cpu_amx(),

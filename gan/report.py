@@ -174,14 +174,17 @@ def group_by_config(jobs: list[Job]) -> tuple[list[Row], list[str]]:
 
 def machines(jobs: list[Job]) -> str:
     """The machines the jobs ran on, each with its number of jobs: the GPU where one trained,
-    else the CPU and its threads ("" when no record names a machine)."""
-    counts = Counter(
-        job.machine.get("gpu")
-        or f"{job.machine['cpu']}, {_count(job.machine['cpu_threads'], 'thread')}"
-        for job in jobs
-        if job.machine
-    )
+    else the CPU (with its family, model and instruction set where the record has them) and its
+    threads ("" when no record names a machine)."""
+    counts = Counter(job.machine.get("gpu") or _cpu(job.machine) for job in jobs if job.machine)
     return ", ".join(f"{name} ({_count(n, 'job')})" for name, n in counts.items())
+
+
+def _cpu(machine: dict) -> str:
+    """ "AMD EPYC (family 25 model 17, AVX512), 1 thread"; older records lack the details."""
+    details = [machine[key] for key in ("cpu_model", "cpu_capability") if machine.get(key)]
+    name = machine["cpu"] + (f" ({', '.join(details)})" if details else "")
+    return f"{name}, {_count(machine['cpu_threads'], 'thread')}"
 
 
 def _count(n: int, noun: str) -> str:

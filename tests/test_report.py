@@ -126,15 +126,24 @@ def test_a_stopped_job_that_was_resumed_is_listed_apart_with_the_job_that_resume
 
 
 def test_the_machines_the_completed_jobs_ran_on_are_named_with_their_counts(tmp_path):
-    xeon = {"cpu": "Intel(R) Xeon(R) Processor", "cpu_threads": 1}
-    machines = (xeon, xeon, {"cpu": "AMD EPYC", "cpu_threads": 2, "gpu": "NVIDIA H200"}, None)
+    xeon = {"cpu": "Intel(R) Xeon(R) Processor", "cpu_threads": 1}  # an older record
+    epyc = {"cpu": "AMD EPYC", "cpu_model": "family 25 model 17", "cpu_capability": "AVX512"}
+    epyc_avx2 = epyc | {"cpu_model": "family 25 model 1", "cpu_capability": "AVX2"}
+    machines = (
+        xeon, xeon, {"cpu": "AMD EPYC", "cpu_threads": 2, "gpu": "NVIDIA H200"}, None,
+        epyc | {"cpu_threads": 1}, epyc_avx2 | {"cpu_threads": 1},
+    )  # fmt: skip
     for num, machine in enumerate(machines):
         write_job(tmp_path, num, [f"seed={num}"], "completed", **{"val/kl": 1.0})
         if machine:  # a record from before machines were named has none
             record = json.loads((tmp_path / str(num) / "job.json").read_text())
             (tmp_path / str(num) / "job.json").write_text(json.dumps(record | {"machine": machine}))
     markdown, _ = build_report(tmp_path)
-    assert "Ran on: Intel(R) Xeon(R) Processor, 1 thread (2 jobs), NVIDIA H200 (1 job)." in markdown
+    assert (
+        "Ran on: Intel(R) Xeon(R) Processor, 1 thread (2 jobs), NVIDIA H200 (1 job), "
+        "AMD EPYC (family 25 model 17, AVX512), 1 thread (1 job), "
+        "AMD EPYC (family 25 model 1, AVX2), 1 thread (1 job)."
+    ) in markdown
 
 
 def test_cli_writes_markdown_and_csv(sweep, capsys):

@@ -14,7 +14,7 @@ import yaml
 
 from gan.config import native_cpu_bf16
 from gan.history import wandb_records
-from gan.machine import cpu_name
+from gan.machine import cpu_model, cpu_name
 from tests.conftest import TINY_CLI, run_cli
 
 pytestmark = pytest.mark.slow
@@ -48,6 +48,7 @@ def test_joblib_launcher_runs_two_jobs_in_parallel(tmp_path):
     assert not [group for group in choices if group.startswith("hydra")]
     machine = records["1"]["machine"]  # where the figures come from, named beside them
     assert machine["cpu"] == cpu_name() and machine["native_bf16"] == native_cpu_bf16()
+    assert machine["cpu_model"] == cpu_model()
     assert isinstance(machine["cpu_threads"], int) and machine["torch"] == torch.__version__
     versions = records["1"]["versions"]  # what the run can be set up again with
     assert versions["lightning"] == lightning.__version__
