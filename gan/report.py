@@ -9,8 +9,8 @@ and KL; highest for IS, precision, recall and classes). Jobs that failed, never 
 an unreadable record are listed under the table with their error; jobs whose record still says
 "running" are counted and listed apart (a job killed outright, by SIGKILL or a lost machine, also
 keeps that status). With no completed job there is no table, only those lists, and the exit
-status is 1. A job that stopped but was resumed (another
-job's `ckpt_path` lies in its directory) is listed apart, with the job that continued it.
+status is 1. A job that stopped but was resumed (another job's `ckpt_path` lies in its
+directory) is listed apart, with the job that continued it.
 
 `--rows KEYS --columns KEYS` lays each metric out as a grid as well (rows x columns, e.g. data
 size by remedy), above the table of every configuration: a key is a config group (`remedy`) or
@@ -31,9 +31,8 @@ from pathlib import Path
 
 import yaml
 
-from gan.sweep import JOB_FILE
+from gan.sweep import JOB_FILE, RUNNING
 
-RUNNING = "running"  # job.json's status from the job's start until it records how it ended
 RUNNING_NOTE = (
     "Still running, or killed outright (SIGKILL, a lost machine) before it could record its end."
 )
@@ -347,8 +346,9 @@ def build_report(
     completed = [job for job in jobs if job.status == "completed"]
     stopped = [job for job in jobs if job.status != "completed"]
     continued = {job.directory: by for job in stopped if (by := resumed_by(job, jobs))}
-    running = [job for job in stopped if job.status == RUNNING and job.directory not in continued]
-    failed = [job for job in stopped if job.directory not in continued and job not in running]
+    unresumed = [job for job in stopped if job.directory not in continued]
+    running = [job for job in unresumed if job.status == RUNNING]
+    failed = [job for job in unresumed if job.status != RUNNING]
     metrics = metrics or default_metrics(completed)
     rows, shared = group_by_config(completed)
 

@@ -26,6 +26,7 @@ from gan.machine import describe, package_versions
 
 JOB_FILE = "job.json"
 METRICS_FILE = "metrics.json"
+RUNNING = "running"  # job.json's status from the job's start until it records how it ended
 
 
 def _now() -> str:
@@ -36,14 +37,14 @@ class JobRecord(Callback):
     """Writes `<job dir>/job.json`: `status` ("running" while it runs, then "completed",
     "failed" or "interrupted"), `overrides` (the job's command-line overrides), `choices` (the
     option each config group got, by an override or by default), `job_num`, `machine` (the CPU,
-    its instruction set and threads, the GPU it trained on: see `gan.machine`), `versions` (of
-    Python, torch, lightning, hydra-core and the rest of `gan.machine.RECORDED_PACKAGES`), start
-    and end times, `metrics` (the run's metrics.json) and, unless completed, `error`. Hydra ends the
-    record of a job that returns or raises an Exception; `gan.train.run` ends it for every other
-    way out (SystemExit, Ctrl-C, SIGTERM). Only a job killed outright (SIGKILL) keeps "running".
-    Only rank 0 of a distributed job writes. Also checks, before a run or sweep, that its
-    directory can be created, and claims the job's folder (`gan.run_folder`) before writing:
-    a second live run in it stops in one line."""
+    its family, model, instruction set and threads, the GPU it trained on: see `gan.machine`),
+    `versions` (of Python, torch, lightning, hydra-core and the rest of
+    `gan.machine.RECORDED_PACKAGES`), start and end times, `metrics` (the run's metrics.json)
+    and, unless completed, `error`. Hydra ends the record of a job that returns or raises an
+    Exception; `gan.train.run` ends it for every other way out (SystemExit, Ctrl-C, SIGTERM).
+    Only a job killed outright (SIGKILL) keeps "running". Only rank 0 of a distributed job
+    writes. Also checks, before a run or sweep, that its directory can be created, and claims the
+    job's folder (`gan.run_folder`) before writing: a second live run in it stops in one line."""
 
     @staticmethod
     def _path(config: DictConfig) -> Path:
@@ -58,7 +59,7 @@ class JobRecord(Callback):
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(2) from None
         record = {
-            "status": "running",
+            "status": RUNNING,
             "overrides": list(OmegaConf.to_container(config.hydra.overrides.task)),
             "choices": {
                 group: option
